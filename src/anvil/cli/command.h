@@ -1,0 +1,36 @@
+// How subcommands plug into `anvil`: each cli/cmd_<name>.cpp defines one register_<name>() that adds
+// a CLI11 subcommand and sets its callback. Callbacks return an exit code: 0 ok, 1 runtime failure
+// (the message names the file, line or field), 2 usage error. Only cli/ picks exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "anvil/base/context.h"
+#include "anvil/base/status.h"
+
+namespace anvil::cli {
+
+// Options every subcommand shares (set on the top-level app, read after parsing).
+struct GlobalOptions {
+  int threads = 0;  // 0 = all cores
+  uint64_t seed = 1337;
+  std::string log_level = "info";
+};
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // runs when this subcommand was chosen
+};
+
+// Builds the Context from the global options (called inside a subcommand's run()).
+Context make_cli_context(const GlobalOptions& g);
+
+// Prints "anvil <cmd>: <status>" to stderr and returns the exit code for it (1).
+int report_failure(const char* command, const Status& status);
+
+// One line per subcommand; implemented in cmd_<name>.cpp.
+Command register_version(CLI::App& app, const GlobalOptions& g);
+
+}  // namespace anvil::cli
