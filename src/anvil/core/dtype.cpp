@@ -1,5 +1,9 @@
 #include "anvil/core/dtype.h"
 
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
 #include "anvil/base/check.h"
 
 namespace anvil {
@@ -87,24 +91,54 @@ f16_t f32_to_f16(float f) {
 
 namespace {
 
-template <typename T>
-float load_as_f32(const void* p, size_t i) {
-  const T v = static_cast<const T*>(p)[i];
-  if constexpr (std::is_same_v<T, bf16_t>) return bf16_to_f32(v);
-  else if constexpr (std::is_same_v<T, f16_t>) return f16_to_f32(v);
+// One element of S as D. Floating sources go through f32 (exact for bf16/f16); integer sources
+// convert directly (int64 -> f32 rounds once, not twice through double). Float -> integer
+// truncates toward zero and saturates at the integer range; NaN becomes 0.
+template <typename S>
+inline float as_f32(S v) {
+  if constexpr (std::is_same_v<S, bf16_t>) return bf16_to_f32(v);
+  else if constexpr (std::is_same_v<S, f16_t>) return f16_to_f32(v);
   else return static_cast<float>(v);
 }
 
-double load_as_f64(const void* p, DType dt, size_t i) {
-  switch (dt) {
-    case DType::kF32: return static_cast<const float*>(p)[i];
-    case DType::kBF16: return load_as_f32<bf16_t>(p, i);
-    case DType::kF16: return load_as_f32<f16_t>(p, i);
-    case DType::kI8: return static_cast<const int8_t*>(p)[i];
-    case DType::kI32: return static_cast<const int32_t*>(p)[i];
-    case DType::kI64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+template <typename I>
+inline I saturate_cast(float f) {
+  if (std::isnan(f)) return 0;
+  constexpr float lo = static_cast<float>(std::numeric_limits<I>::min());  // exact: -2^k
+  constexpr float hi = -lo;                                                // 2^k, just past max
+  if (f <= lo) return std::numeric_limits<I>::min();
+  if (f >= hi) return std::numeric_limits<I>::max();
+  return static_cast<I>(f);
+}
+
+template <typename S, typename D>
+inline D convert_one(S v) {
+  constexpr bool kSrcInt = std::is_integral_v<S>;
+  constexpr bool kDstInt = std::is_integral_v<D>;
+  if constexpr (kSrcInt && kDstInt) return static_cast<D>(v);  // C++20: modular narrowing
+  else if constexpr (kDstInt) return saturate_cast<D>(as_f32(v));
+  else if constexpr (std::is_same_v<D, float>) return as_f32(v);
+  else if constexpr (std::is_same_v<D, bf16_t>) return f32_to_bf16(as_f32(v));
+  else return f32_to_f16(as_f32(v));
+}
+
+template <typename S, typename D>
+void convert_loop(const void* src, void* dst, size_t n) {
+  const S* s = static_cast<const S*>(src);
+  D* d = static_cast<D*>(dst);
+  for (size_t i = 0; i < n; ++i) d[i] = convert_one<S, D>(s[i]);
+}
+
+template <typename S>
+void convert_from(const void* src, void* dst, DType dst_dt, size_t n) {
+  switch (dst_dt) {
+    case DType::kF32: return convert_loop<S, float>(src, dst, n);
+    case DType::kBF16: return convert_loop<S, bf16_t>(src, dst, n);
+    case DType::kF16: return convert_loop<S, f16_t>(src, dst, n);
+    case DType::kI8: return convert_loop<S, int8_t>(src, dst, n);
+    case DType::kI32: return convert_loop<S, int32_t>(src, dst, n);
+    case DType::kI64: return convert_loop<S, int64_t>(src, dst, n);
   }
-  return 0.0;
 }
 
 }  // namespace
@@ -114,28 +148,13 @@ void convert(const void* src, DType src_dt, void* dst, DType dst_dt, size_t n) {
     std::memcpy(dst, src, n * dtype_size(src_dt));
     return;
   }
-  // Integer-to-integer copies keep exact values (int64 -> double would lose bits past 2^53).
-  const bool src_int = src_dt == DType::kI8 || src_dt == DType::kI32 || src_dt == DType::kI64;
-  const bool dst_int = dst_dt == DType::kI8 || dst_dt == DType::kI32 || dst_dt == DType::kI64;
-  for (size_t i = 0; i < n; ++i) {
-    if (src_int && dst_int) {
-      int64_t v = src_dt == DType::kI8    ? static_cast<const int8_t*>(src)[i]
-                  : src_dt == DType::kI32 ? static_cast<const int32_t*>(src)[i]
-                                          : static_cast<const int64_t*>(src)[i];
-      if (dst_dt == DType::kI8) static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(v);
-      else if (dst_dt == DType::kI32) static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v);
-      else static_cast<int64_t*>(dst)[i] = v;
-      continue;
-    }
-    const double v = load_as_f64(src, src_dt, i);
-    switch (dst_dt) {
-      case DType::kF32: static_cast<float*>(dst)[i] = static_cast<float>(v); break;
-      case DType::kBF16: static_cast<bf16_t*>(dst)[i] = f32_to_bf16(static_cast<float>(v)); break;
-      case DType::kF16: static_cast<f16_t*>(dst)[i] = f32_to_f16(static_cast<float>(v)); break;
-      case DType::kI8: static_cast<int8_t*>(dst)[i] = static_cast<int8_t>(v); break;
-      case DType::kI32: static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v); break;
-      case DType::kI64: static_cast<int64_t*>(dst)[i] = static_cast<int64_t>(v); break;
-    }
+  switch (src_dt) {
+    case DType::kF32: return convert_from<float>(src, dst, dst_dt, n);
+    case DType::kBF16: return convert_from<bf16_t>(src, dst, dst_dt, n);
+    case DType::kF16: return convert_from<f16_t>(src, dst, dst_dt, n);
+    case DType::kI8: return convert_from<int8_t>(src, dst, dst_dt, n);
+    case DType::kI32: return convert_from<int32_t>(src, dst, dst_dt, n);
+    case DType::kI64: return convert_from<int64_t>(src, dst, dst_dt, n);
   }
 }
 

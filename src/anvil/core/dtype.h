@@ -45,8 +45,9 @@ inline bf16_t f32_to_bf16(float f) {
 float f16_to_f32(f16_t v);
 f16_t f32_to_f16(float f);  // round to nearest even, overflow to inf
 
-// Converts n elements between dtypes (any pair of f32/bf16/f16/i8/i32/i64; float->int truncates
-// toward zero as static_cast does). Source and destination must not overlap.
+// Converts n elements between dtypes (any pair of f32/bf16/f16/i8/i32/i64). Float -> int truncates
+// toward zero and saturates at the integer range (NaN -> 0); int -> narrower int wraps modulo 2^bits;
+// int -> float rounds to nearest even once. Source and destination must not overlap.
 void convert(const void* src, DType src_dt, void* dst, DType dst_dt, size_t n);
 
 template <typename T>

@@ -205,20 +205,31 @@ void Tensor::copy_from(const Tensor& src) {
     convert(src.raw_data(), src.dtype_, raw_data(), dtype_, static_cast<size_t>(numel()));
     return;
   }
-  // General strided copy: walk the index space, converting one element at a time.
-  const size_t ss = dtype_size(src.dtype_), ds = dtype_size(dtype_);
-  std::array<int64_t, kMaxDims> idx{};
-  const int64_t n = numel();
+  // General strided copy: walk every index of the outer dims; the innermost dim is one convert()
+  // call when both sides are unit-stride there, else one call per element.
+  const int r = rank();
+  const int64_t inner = r == 0 ? 1 : shape_[r - 1];
+  const int64_t src_inner_stride = r == 0 ? 1 : src.strides_[r - 1];
+  const int64_t dst_inner_stride = r == 0 ? 1 : strides_[r - 1];
+  const int64_t ss = static_cast<int64_t>(dtype_size(src.dtype_)), ds = static_cast<int64_t>(dtype_size(dtype_));
   const uint8_t* sbase = static_cast<const uint8_t*>(src.raw_data());
   uint8_t* dbase = static_cast<uint8_t*>(raw_data());
-  for (int64_t k = 0; k < n; ++k) {
+  std::array<int64_t, kMaxDims> idx{};
+  const int64_t n_outer = numel() / inner;
+  for (int64_t k = 0; k < n_outer; ++k) {
     int64_t so = 0, dof = 0;
-    for (int i = 0; i < rank(); ++i) {
+    for (int i = 0; i < r - 1; ++i) {
       so += idx[static_cast<size_t>(i)] * src.strides_[i];
       dof += idx[static_cast<size_t>(i)] * strides_[i];
     }
-    convert(sbase + so * static_cast<int64_t>(ss), src.dtype_, dbase + dof * static_cast<int64_t>(ds), dtype_, 1);
-    for (int i = rank() - 1; i >= 0; --i) {
+    if (src_inner_stride == 1 && dst_inner_stride == 1) {
+      convert(sbase + so * ss, src.dtype_, dbase + dof * ds, dtype_, static_cast<size_t>(inner));
+    } else {
+      for (int64_t j = 0; j < inner; ++j)
+        convert(sbase + (so + j * src_inner_stride) * ss, src.dtype_, dbase + (dof + j * dst_inner_stride) * ds,
+                dtype_, 1);
+    }
+    for (int i = r - 2; i >= 0; --i) {
       if (++idx[static_cast<size_t>(i)] < shape_[i]) break;
       idx[static_cast<size_t>(i)] = 0;
     }

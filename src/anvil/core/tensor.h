@@ -106,7 +106,7 @@ class Tensor {
   void fill(float value);             // f32/bf16/f16 tensors
 
   std::shared_ptr<Storage> storage() const { return storage_; }
-  std::string describe() const;  // "F32[2, 3] (contiguous)"
+  std::string describe() const;  // "F32[2, 3]", or "F32[3, 2] (strided)" for a non-contiguous view
 
  private:
   std::shared_ptr<Storage> storage_;

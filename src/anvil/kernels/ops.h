@@ -78,6 +78,7 @@ void softmax_forward(float* out, const float* inp, int64_t N, int64_t C);  // ro
 // Token cross-entropy with torch semantics (label smoothing eps over all V classes, ignore_index).
 // Writes losses(N) (0 for ignored rows) and lse(N) = logsumexp of each row; returns the number of
 // non-ignored rows. The caller reduces (mean over valid rows = sum(losses) / n_valid).
+// Every target is ignore_index or in [0, V) (validated upstream; anything else is a bug: ANVIL_CHECK).
 int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
                               int64_t N, int64_t V, float label_smoothing, int32_t ignore_index);
 // dlogits = dloss * d(loss_i)/d(logits_i) for each valid row, 0 for ignored rows (=).
@@ -109,7 +110,9 @@ void alibi_slopes(float* slopes, int64_t H);
 // score matrix per head). out (B, T, H, D) packed; lse (B, H, T) saved for backward.
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const AttentionDims& dims);
-// dq, dk, dv (=) use the same row strides as q, k, v (so they may point into one fused dqkv buffer).
+// dq, dk, dv (=) use the same row strides as q, k, v (so they may point into one fused dqkv buffer);
+// exactly their own elements are written (every one of them), nothing else in a fused buffer.
+// Parallel over (B, Hkv); math and tiling in docs/kernels/attention.md.
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                         const float* q, const float* k, const float* v, const AttentionDims& dims);
 
@@ -119,5 +122,29 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 void dropout_forward(float* x, uint8_t* mask, int64_t n, float p, uint64_t seed);
 void dropout_backward(float* dx, const uint8_t* mask, int64_t n, float p);  // dx *= mask / (1-p), in place
 
+}  // namespace ops
+}  // namespace anvil
+
+// ---- attention over a KV cache (inference) --------------------------------------------------------
+namespace anvil {
+
+// T_new new queries of ONE sequence, at absolute positions pos0 .. pos0+T_new-1, attend to that
+// sequence's cached keys/values at positions 0 .. pos0+T_new-1 (the new ones already written):
+// query i sees key j iff j <= i (and i-W < j when window W > 0, HF), GQA as in AttentionDims, ALiBi
+// adds slope_h * (j - i). q (T_new, H, D) at row stride q_row_stride; the caches are (n_pos, Hkv, D)
+// with position p at k_cache + p * kv_row_stride; out (T_new, H, D) packed.
+struct DecodeAttentionDims {
+  int64_t T_new = 0, pos0 = 0, H = 0, Hkv = 0, D = 0;
+  int64_t q_row_stride = 0;   // in elements; 0 = H*D
+  int64_t kv_row_stride = 0;  // in elements; 0 = Hkv*D
+  float scale = 0.0f;         // 0 = 1/sqrt(D)
+  int64_t window = 0;
+  const float* alibi_slopes = nullptr;  // (H) or null
+};
+
+namespace ops {
+// Parallel over (new query, head); keys streamed in chunks with an online softmax (no allocation).
+void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      const DecodeAttentionDims& dims);
 }  // namespace ops
 }  // namespace anvil

@@ -1,0 +1,81 @@
+// Element-wise ops, bias add/backward, fp32 -> bf16 rounding and inverted dropout (anvil::ops).
+// All are OpenMP-parallel vector loops; results do not depend on the thread count (bias_backward sums
+// each column in row order inside one thread; dropout masks come from the counter hash in dropout_hash.h).
+#include <algorithm>
+
+#include "anvil/kernels/cpu/parallel.h"
+#include "anvil/kernels/dropout_hash.h"
+#include "anvil/kernels/ops.h"
+
+namespace anvil::ops {
+
+void add(float* out, const float* a, const float* b, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMinElems)
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void add_inplace(float* acc, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMinElems)
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+
+void scale_inplace(float* x, float s, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMinElems)
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void add_bias(float* out, const float* bias, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static) if (N * C > kParallelMinElems)
+  for (int64_t r = 0; r < N; ++r) {
+    float* o = out + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] += bias[c];
+  }
+}
+
+// Columns are split into 64-wide blocks across threads; each block sums its rows in order.
+void bias_backward(float* dbias, const float* dout, int64_t N, int64_t C) {
+  constexpr int64_t kBlock = 64;
+  const int64_t n_blocks = (C + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (N * C > kParallelMinElems)
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t c0 = blk * kBlock, c1 = std::min(C, c0 + kBlock);
+    float acc[kBlock] = {};
+    for (int64_t r = 0; r < N; ++r) {
+      const float* d = dout + r * C;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += d[c];
+    }
+    for (int64_t c = c0; c < c1; ++c) dbias[c] += acc[c - c0];
+  }
+}
+
+void f32_to_bf16(bf16_t* out, const float* in, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMinElems)
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    __builtin_memcpy(&u, in + i, 4);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    out[i].bits = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
+  }
+}
+
+void dropout_forward(float* x, uint8_t* mask, int64_t n, float p, uint64_t seed) {
+  const uint32_t threshold = kernels_detail::dropout_threshold(p);
+  const float scale = p < 1.0f ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMinElems)
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = kernels_detail::dropout_keep(seed, static_cast<uint64_t>(i), threshold);
+    mask[i] = keep ? 1 : 0;
+    x[i] = keep ? x[i] * scale : 0.0f;
+  }
+}
+
+void dropout_backward(float* dx, const uint8_t* mask, int64_t n, float p) {
+  const float scale = p < 1.0f ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+#pragma omp parallel for simd schedule(static) if (n > kParallelMinElems)
+  for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? dx[i] * scale : 0.0f;
+}
+
+}  // namespace anvil::ops
