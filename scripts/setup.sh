@@ -13,14 +13,23 @@ packages=(
   libzstd-dev libutf8proc-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tokenizer: real text for interop tests (fortunes en/de/zh); sentencepiece + time for bench/tokenizer
+  fortunes fortunes-de fortunes-zh sentencepiece time
   # independent numerical reference for tests (Debian's torch 1.13, used with /usr/bin/python3)
   python3 python3-torch python3-numpy
+  # the PyTorch peer of bench/train_step_vs_torch.py: OpenBLAS (AVX-512) instead of netlib reference BLAS
+  libopenblas0-pthread
+  chromium  # report: the e2e test renders report.html in headless Chromium (tests/report)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run as root (it calls apt-get install)" >&2
   exit 2
 fi
+
+# Node.js + npm run the interop tests' clients (installed by scripts/npm_test_deps.sh into tests/node/).
+# A machine that already has them (e.g. from NodeSource) keeps its own: Debian's npm would conflict.
+if ! command -v npm > /dev/null 2>&1; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -32,5 +32,15 @@ int report_failure(const char* command, const Status& status);
 
 // One line per subcommand; implemented in cmd_<name>.cpp.
 Command register_version(CLI::App& app, const GlobalOptions& g);
+Command register_model(CLI::App& app, const GlobalOptions& g);
+Command register_bench(CLI::App& app, const GlobalOptions& g);
+Command register_synth(CLI::App& app, const GlobalOptions& g);
+Command register_train(CLI::App& app, const GlobalOptions& g);
+Command register_tokenize(CLI::App& app, const GlobalOptions& g);
+Command register_prep(CLI::App& app, const GlobalOptions& g);
+Command register_tokenizer(CLI::App& app, const GlobalOptions& g);
+Command register_generate(CLI::App& app, const GlobalOptions& g);
+Command register_report(CLI::App& app, const GlobalOptions& g);
+Command register_eval(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace anvil::cli

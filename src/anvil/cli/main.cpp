@@ -20,6 +20,16 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands = {
       register_version(app, g),
+      register_model(app, g),
+      register_bench(app, g),
+      register_synth(app, g),
+      register_train(app, g),
+      register_tokenize(app, g),
+      register_prep(app, g),
+      register_tokenizer(app, g),
+      register_generate(app, g),
+      register_report(app, g),
+      register_eval(app, g),
   };
 
   try {

@@ -1,0 +1,85 @@
+// CompleteFn engines: recomputation through LmScorer, and infer::Generator (completer.h).
+#include "anvil/eval/completer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "anvil/base/rng.h"
+#include "anvil/base/sysinfo.h"
+
+namespace anvil::eval {
+namespace {
+
+// Index of the first stop string in text, or npos.
+size_t first_stop(const std::string& text, const std::vector<std::string>& stops) {
+  size_t at = std::string::npos;
+  for (const std::string& s : stops) {
+    if (!s.empty()) at = std::min(at, text.find(s));
+  }
+  return at;
+}
+
+int32_t choose(std::span<const float> logprobs, double temperature, Rng& rng) {
+  if (temperature <= 0) return static_cast<int32_t>(std::max_element(logprobs.begin(), logprobs.end()) - logprobs.begin());
+  double mx = -INFINITY;
+  for (float v : logprobs) mx = std::max(mx, static_cast<double>(v));
+  std::vector<double> p(logprobs.size());
+  double sum = 0;
+  for (size_t i = 0; i < p.size(); ++i) sum += p[i] = std::exp((logprobs[i] - mx) / temperature);
+  double u = rng.uniform_f64() * sum;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if ((u -= p[i]) < 0) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(p.size() - 1);
+}
+
+}  // namespace
+
+CompleteFn recompute_completer(LmScorer& lm) {
+  return [&lm](const std::string& prompt, const GenParams& params) -> Result<Completion> {
+    const double t0 = wall_seconds();
+    Completion c;
+    std::vector<std::vector<int32_t>> seq = {lm.encode(prompt)};
+    if (seq[0].empty()) {
+      if (!lm.eot()) return invalid_argument("[eval.generate] empty prompt and no end-of-text token");
+      seq[0].push_back(*lm.eot());
+    }
+    c.n_prompt_tokens = static_cast<int64_t>(seq[0].size());
+    tok::StreamDecoder decoder(lm.tokenizer());  // the same UTF-8 repair as infer::Generator's stream
+    std::vector<std::vector<float>> lp;
+    Rng rng(params.seed);
+    double t_first = 0;
+    for (int64_t step = 0; step < params.max_new_tokens; ++step) {
+      ANVIL_RETURN_IF_ERROR(lm.next_logprobs(seq, lp));
+      const int32_t id = choose(lp[0], params.temperature, rng);
+      if (step == 0) t_first = wall_seconds();
+      if (lm.eot() && id == *lm.eot()) break;
+      seq[0].push_back(id);
+      c.n_tokens += 1;
+      ANVIL_ASSIGN_OR_RETURN(std::string piece, decoder.push(static_cast<uint32_t>(id)));
+      c.text += piece;
+      if (first_stop(c.text, params.stop) != std::string::npos) break;
+    }
+    c.text += decoder.flush();
+    if (const size_t at = first_stop(c.text, params.stop); at != std::string::npos) c.text.resize(at);
+    const double t_end = wall_seconds();
+    c.ttft_ms = t_first > 0 ? (t_first - t0) * 1e3 : 0.0;
+    c.decode_ms_per_token = c.n_tokens > 1 ? (t_end - t_first) * 1e3 / static_cast<double>(c.n_tokens - 1) : 0.0;
+    return c;
+  };
+}
+
+CompleteFn generator_completer(infer::Generator& generator) {
+  return [&generator](const std::string& prompt, const GenParams& params) -> Result<Completion> {
+    infer::SamplingOptions so;
+    so.temperature = static_cast<float>(params.temperature);
+    so.seed = params.seed;
+    so.max_tokens = params.max_new_tokens;
+    so.stop = params.stop;
+    ANVIL_ASSIGN_OR_RETURN(infer::GenerationResult g, generator.generate(prompt, so));
+    return Completion{.text = std::move(g.text), .n_prompt_tokens = g.n_prompt_tokens, .n_tokens = g.n_tokens,
+                      .ttft_ms = g.ttft_ms, .decode_ms_per_token = g.decode_ms_per_token};
+  };
+}
+
+}  // namespace anvil::eval

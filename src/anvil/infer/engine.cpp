@@ -1,0 +1,258 @@
+// Engine::forward: embeddings at each token's own position, then per layer (pre-norm, as in
+// transformer_step.cpp):  mid = x + o_proj(attn(norm1(x)))   out = mid + down(act(up(norm2(mid))))
+// with q/k rotated by RoPE at their absolute positions, k/v appended to the slot's cache, and attention
+// of each run's queries over its cache (ops::attention_decode). Final norm and LM head only on the rows
+// whose logits are wanted. Shapes: N batch rows, C = d_model, F = d_ff, QKV = q_dim + 2 kv_dim.
+#include "anvil/infer/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "anvil/infer/small_linear.h"
+
+namespace anvil::infer {
+
+using model::Linear;
+using model::LinearCall;
+using model::Norm;
+using model::WeightLayout;
+
+namespace {
+
+// A decode-sized batch streams the weights once (small_linear); bigger ones go through ops::gemm.
+void run_linear(const LinearCall& call, const Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi) {
+  if (call.N <= kSmallLinearMaxRows) {
+    model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
+    small_linear(lin, out, ldo, inp, ldi, call.N);
+  } else {
+    model::linear_forward(call, lin, out, ldo, inp, ldi);
+  }
+}
+
+}  // namespace
+
+Result<Engine> Engine::create(const model::Transformer& model, const EngineOptions& opt) {
+  const model::ModelConfig& c = model.config();
+  const int64_t max_seq = opt.max_seq > 0 ? opt.max_seq : c.max_seq;
+  if (c.position == model::PositionType::kLearned && max_seq > c.max_seq)
+    return invalid_argument("[infer.engine] max_seq {} exceeds the model's {} learned positions", max_seq, c.max_seq);
+  if (opt.max_batch_tokens <= 0)
+    return invalid_argument("[infer.engine] max_batch_tokens {} must be > 0", opt.max_batch_tokens);
+  Engine e;
+  e.model_ = &model;
+  e.max_batch_ = opt.max_batch_tokens;
+  ANVIL_ASSIGN_OR_RETURN(e.cache_, KvCache::create(c, opt.n_slots, max_seq));
+  ANVIL_RETURN_IF_ERROR(e.bind_weights());
+  if (c.position == model::PositionType::kAlibi) {
+    e.alibi_slopes_.resize(static_cast<size_t>(c.n_head));
+    ops::alibi_slopes(e.alibi_slopes_.data(), c.n_head);
+  }
+  if (c.position == model::PositionType::kRope) {
+    e.rope_cos_.resize(static_cast<size_t>(max_seq * c.head_dim / 2));
+    e.rope_sin_.resize(e.rope_cos_.size());
+    ops::rope_table(e.rope_cos_.data(), e.rope_sin_.data(), max_seq, c.head_dim, c.rope_theta, 0);
+  }
+  const auto N = static_cast<size_t>(e.max_batch_), C = static_cast<size_t>(c.d_model),
+             F = static_cast<size_t>(c.d_ff), QD = static_cast<size_t>(c.q_dim()), KVD = static_cast<size_t>(c.kv_dim());
+  e.x_.resize(N * C), e.ln_.resize(N * C), e.mean_.resize(N), e.rstd_.resize(N);
+  e.qkv_.resize(N * (QD + 2 * KVD)), e.att_.resize(N * QD), e.proj_.resize(N * C);
+  e.fc_.resize(N * F), e.act_.resize(N * F), e.lnf_.resize(N * C);
+  if (!c.is_gpt2()) e.fc_up_.resize(N * F);
+  e.runs_.reserve(N);
+  return e;
+}
+
+Status Engine::bind_weights() {
+  const model::ModelConfig& c = model_->config();
+  Status missing;
+  auto val = [&](const std::string& name, bool required) -> const float* {
+    const model::Param* p = model_->find_param(name);
+    if (!p && required && missing.ok()) missing = not_found("[infer.engine] the model has no parameter '{}'", name);
+    return p ? p->value.data<float>() : nullptr;
+  };
+  const bool bias_gpt2 = c.is_gpt2();
+  auto linear = [&](const std::string& n, int64_t in, int64_t out, WeightLayout layout, bool bias) {
+    return Linear{.w = val(n + ".weight", true), .b = bias ? val(n + ".bias", true) : nullptr, .in = in, .out = out,
+                  .layout = layout};
+  };
+  auto norm = [&](const std::string& n) {
+    return Norm{.w = val(n + ".weight", true), .b = c.is_gpt2() ? val(n + ".bias", true) : nullptr,
+                .rms = !c.is_gpt2(), .eps = c.norm_eps, .C = c.d_model};
+  };
+  const bool learned = c.position == model::PositionType::kLearned;
+  const int64_t C = c.d_model, F = c.d_ff;
+  if (c.is_gpt2()) {
+    wte_ = val("wte.weight", true), wpe_ = learned ? val("wpe.weight", true) : nullptr, norm_f_ = norm("ln_f");
+  } else {
+    wte_ = val("model.embed_tokens.weight", true);
+    wpe_ = learned ? val("model.embed_positions.weight", true) : nullptr;
+    norm_f_ = norm("model.norm");
+  }
+  lm_head_ = c.tie_embeddings ? wte_ : val("lm_head.weight", true);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    LayerWeights lw;
+    if (c.is_gpt2()) {
+      const std::string p = "h." + std::to_string(l) + ".";
+      const auto io = WeightLayout::kInOut;
+      lw.norm1 = norm(p + "ln_1"), lw.norm2 = norm(p + "ln_2");
+      lw.qkv[0] = linear(p + "attn.c_attn", C, 3 * c.q_dim(), io, bias_gpt2), lw.n_qkv = 1;
+      lw.o = linear(p + "attn.c_proj", c.q_dim(), C, io, bias_gpt2);
+      lw.up[0] = linear(p + "mlp.c_fc", C, F, io, bias_gpt2), lw.n_up = 1;
+      lw.down = linear(p + "mlp.c_proj", F, C, io, bias_gpt2);
+    } else {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      const auto oi = WeightLayout::kOutIn;
+      lw.norm1 = norm(p + "input_layernorm"), lw.norm2 = norm(p + "post_attention_layernorm");
+      lw.qkv[0] = linear(p + "self_attn.q_proj", C, c.q_dim(), oi, c.attn_bias);
+      lw.qkv[1] = linear(p + "self_attn.k_proj", C, c.kv_dim(), oi, c.attn_bias);
+      lw.qkv[2] = linear(p + "self_attn.v_proj", C, c.kv_dim(), oi, c.attn_bias);
+      lw.qkv_col[1] = c.q_dim(), lw.qkv_col[2] = c.q_dim() + c.kv_dim(), lw.n_qkv = 3;
+      lw.o = linear(p + "self_attn.o_proj", c.q_dim(), C, oi, c.attn_bias);
+      lw.up[0] = linear(p + "mlp.gate_proj", C, F, oi, c.mlp_bias);
+      lw.up[1] = linear(p + "mlp.up_proj", C, F, oi, c.mlp_bias), lw.n_up = 2;
+      lw.down = linear(p + "mlp.down_proj", F, C, oi, c.mlp_bias);
+    }
+    layers_.push_back(lw);
+  }
+  return missing;
+}
+
+Status Engine::split_runs(std::span<const TokenInput> batch) {
+  const auto n = static_cast<int64_t>(batch.size());
+  if (n == 0 || n > max_batch_)
+    return invalid_argument("[infer.forward] batch of {} tokens, expected 1..{} (max_batch_tokens)", n, max_batch_);
+  const int64_t V = vocab_size();
+  runs_.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    const TokenInput& t = batch[static_cast<size_t>(i)];
+    if (t.slot < 0 || t.slot >= cache_.n_slots())
+      return invalid_argument("[infer.forward] token {}: slot {} outside [0, {})", i, t.slot, cache_.n_slots());
+    if (t.token < 0 || t.token >= V)
+      return invalid_argument("[infer.forward] token {}: id {} outside the vocabulary [0, {})", i, t.token, V);
+    if (t.pos < 0 || t.pos >= cache_.max_seq())
+      return out_of_range("[infer.forward] token {}: position {} outside [0, {}) (max_seq)", i, t.pos, cache_.max_seq());
+    if (!runs_.empty() && runs_.back().slot == t.slot) {
+      if (t.pos != runs_.back().pos0 + (i - runs_.back().begin))
+        return invalid_argument("[infer.forward] token {}: slot {} position {} does not follow position {}", i, t.slot,
+                                t.pos, batch[static_cast<size_t>(i - 1)].pos);
+      runs_.back().end = i + 1;
+      continue;
+    }
+    for (const Run& r : runs_)
+      if (r.slot == t.slot)
+        return invalid_argument("[infer.forward] token {}: slot {} appears in two runs of one batch", i, t.slot);
+    if (t.pos > cache_.length(t.slot))
+      return invalid_argument("[infer.forward] token {}: slot {} starts at position {} but holds only {}", i, t.slot,
+                              t.pos, cache_.length(t.slot));
+    runs_.push_back(Run{.begin = i, .end = i + 1, .slot = t.slot, .pos0 = t.pos});
+  }
+  return ok_status();
+}
+
+void Engine::layer_forward(int64_t l, int64_t N) {
+  const model::ModelConfig& c = model_->config();
+  const LayerWeights& w = layers_[static_cast<size_t>(l)];
+  const int64_t C = c.d_model, F = c.d_ff, QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD, D = c.head_dim;
+  const LinearCall call{.precision = Precision::kF32, .timer = &timer_, .N = N};
+  float *x = x_.data(), *ln = ln_.data(), *qkv = qkv_.data(), *att = att_.data(), *proj = proj_.data();
+
+  // Attention block.
+  model::norm_forward(timer_, w.norm1, ln, mean_.data(), rstd_.data(), x, N);
+  for (int i = 0; i < w.n_qkv; ++i) run_linear(call, w.qkv[i], qkv + w.qkv_col[i], QKV, ln, C);
+  {
+    model::ScopedKernelTime t(timer_, model::KernelKind::kAttention);
+    for (const Run& r : runs_) {
+      const int64_t n = r.end - r.begin;
+      float* rq = qkv + r.begin * QKV;
+      if (c.position == model::PositionType::kRope) {
+        const float* cs = rope_cos_.data() + r.pos0 * (D / 2);
+        const float* sn = rope_sin_.data() + r.pos0 * (D / 2);
+        ops::rope_forward(rq, cs, sn, 1, n, c.n_head, D, QKV, RopeStyle::kHalfSplit);
+        ops::rope_forward(rq + QD, cs, sn, 1, n, c.n_kv_head, D, QKV, RopeStyle::kHalfSplit);
+      }
+      float* kc = cache_.k(l, r.slot);
+      float* vc = cache_.v(l, r.slot);
+      for (int64_t t = 0; t < n; ++t) {
+        std::memcpy(kc + (r.pos0 + t) * KVD, rq + t * QKV + QD, static_cast<size_t>(KVD) * sizeof(float));
+        std::memcpy(vc + (r.pos0 + t) * KVD, rq + t * QKV + QD + KVD, static_cast<size_t>(KVD) * sizeof(float));
+      }
+      const DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
+                                     .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
+                                     .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
+      ops::attention_decode(att + r.begin * QD, rq, kc, vc, dims);
+    }
+  }
+  run_linear(call, w.o, proj, C, att, QD);
+  ops::add(x, x, proj, N * C);
+
+  // MLP block.
+  model::norm_forward(timer_, w.norm2, ln, mean_.data(), rstd_.data(), x, N);
+  run_linear(call, w.up[0], fc_.data(), F, ln, C);
+  if (w.n_up == 2) run_linear(call, w.up[1], fc_up_.data(), F, ln, C);
+  {
+    model::ScopedKernelTime t(timer_, model::KernelKind::kOther);
+    if (c.is_gpt2()) ops::gelu_forward(act_.data(), fc_.data(), N * F, c.gelu);
+    else ops::swiglu_forward(act_.data(), fc_.data(), fc_up_.data(), N * F);
+  }
+  run_linear(call, w.down, proj, C, act_.data(), F);
+  ops::add(x, x, proj, N * C);
+}
+
+Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor which, float* logits) {
+  ANVIL_RETURN_IF_ERROR(split_runs(batch));
+  const model::ModelConfig& c = model_->config();
+  const auto N = static_cast<int64_t>(batch.size());
+  const int64_t C = c.d_model, V = c.vocab_size;
+  {
+    model::ScopedKernelTime t(timer_, model::KernelKind::kOther);  // x (N,C) = wte[token] (+ wpe[pos])
+    for (int64_t i = 0; i < N; ++i) {
+      const TokenInput& in = batch[static_cast<size_t>(i)];
+      const float* e = wte_ + static_cast<int64_t>(in.token) * C;
+      float* xi = x_.data() + i * C;
+      if (wpe_) ops::add(xi, e, wpe_ + in.pos * C, C);
+      else std::memcpy(xi, e, static_cast<size_t>(C) * sizeof(float));
+    }
+  }
+  for (int64_t l = 0; l < c.n_layer; ++l) layer_forward(l, N);
+  for (const Run& r : runs_) cache_.set_length(r.slot, r.pos0 + (r.end - r.begin));
+
+  // Final norm and LM head on the wanted rows: all of them, or each run's last (gathered first).
+  int64_t n_rows = N;
+  const float* rows = x_.data();
+  if (which == LogitsFor::kLastOfRun) {
+    n_rows = static_cast<int64_t>(runs_.size());
+    for (int64_t i = 0; i < n_rows; ++i)
+      std::memmove(ln_.data() + i * C, x_.data() + (runs_[static_cast<size_t>(i)].end - 1) * C,
+                   static_cast<size_t>(C) * sizeof(float));
+    rows = ln_.data();
+  }
+  model::norm_forward(timer_, norm_f_, lnf_.data(), mean_.data(), rstd_.data(), rows, n_rows);
+  // logits (n_rows, V) = lnf @ W^T, W (V, C)
+  const Linear head{.w = lm_head_, .in = C, .out = V, .layout = WeightLayout::kOutIn};
+  run_linear(LinearCall{.precision = Precision::kF32, .timer = &timer_, .N = n_rows}, head, logits, V, lnf_.data(), C);
+  return n_rows;
+}
+
+Status Engine::prefill(int64_t slot, std::span<const int32_t> ids, int64_t pos0, float* last_logits) {
+  if (ids.empty()) return invalid_argument("[infer.prefill] empty prompt for slot {}", slot);
+  std::vector<TokenInput> chunk;
+  chunk.reserve(static_cast<size_t>(std::min<int64_t>(max_batch_, static_cast<int64_t>(ids.size()))));
+  for (size_t b = 0; b < ids.size(); b += static_cast<size_t>(max_batch_)) {
+    const size_t e = std::min(ids.size(), b + static_cast<size_t>(max_batch_));
+    chunk.clear();
+    for (size_t i = b; i < e; ++i)
+      chunk.push_back(TokenInput{.slot = slot, .token = ids[i], .pos = pos0 + static_cast<int64_t>(i)});
+    ANVIL_ASSIGN_OR_RETURN(int64_t n_rows, forward(chunk, LogitsFor::kLastOfRun, last_logits));
+    (void)n_rows;
+  }
+  return ok_status();
+}
+
+Status Engine::decode(int64_t slot, int32_t token, int64_t pos, float* logits) {
+  const TokenInput in{.slot = slot, .token = token, .pos = pos};
+  ANVIL_ASSIGN_OR_RETURN(int64_t n_rows, forward(std::span<const TokenInput>(&in, 1), LogitsFor::kAll, logits));
+  (void)n_rows;
+  return ok_status();
+}
+
+}  // namespace anvil::infer

@@ -1,0 +1,24 @@
+// KvCache allocation (see kv_cache.h). Memory is left uninitialised: the OS commits pages on first write,
+// so a large max_seq costs only what the sequences actually use.
+#include "anvil/infer/kv_cache.h"
+
+#include <new>
+
+namespace anvil::infer {
+
+Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slots, int64_t max_seq) {
+  if (n_slots <= 0 || max_seq <= 0)
+    return invalid_argument("[infer.kv_cache] n_slots {} and max_seq {} must be > 0", n_slots, max_seq);
+  KvCache c;
+  c.n_slots_ = n_slots, c.max_seq_ = max_seq, c.n_layer_ = config.n_layer, c.kv_dim_ = config.kv_dim();
+  const int64_t n = c.n_floats_per_slot() * n_slots;
+  c.k_.reset(new (std::nothrow) float[static_cast<size_t>(n)]);
+  c.v_.reset(new (std::nothrow) float[static_cast<size_t>(n)]);
+  if (!c.k_ || !c.v_)
+    return out_of_range("[infer.kv_cache] cannot allocate 2 x {} MiB for {} slots x {} positions", n * 4 >> 20,
+                              n_slots, max_seq);
+  c.length_.assign(static_cast<size_t>(n_slots), 0);
+  return c;
+}
+
+}  // namespace anvil::infer

@@ -1,0 +1,147 @@
+// Sampler (see sampler.h for the exact semantics of each option). Top-p sorts only as many candidates as
+// it needs: the largest 64 by nth_element + sort, doubling until their mass reaches top_p, so a 32k vocab
+// with a peaked distribution costs a few O(V) passes rather than a full sort.
+#include "anvil/infer/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "anvil/kernels/ops.h"
+
+namespace anvil::infer {
+namespace {
+
+constexpr int64_t kTopPFirstSort = 64;
+
+int32_t argmax(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return static_cast<int32_t>(best);
+}
+
+}  // namespace
+
+Sampler::Sampler(const SamplingOptions& opt, int64_t vocab_size)
+    : opt_(opt), V_(vocab_size), rng_(opt.seed), counts_(static_cast<size_t>(vocab_size), 0),
+      seen_(static_cast<size_t>(vocab_size), 0), probs_(static_cast<size_t>(vocab_size)),
+      order_(static_cast<size_t>(vocab_size)) {
+  if (opt.logprobs) raw_.resize(static_cast<size_t>(vocab_size));
+}
+
+void Sampler::reset(std::span<const int32_t> prompt) {
+  for (int32_t id : touched_) counts_[static_cast<size_t>(id)] = 0, seen_[static_cast<size_t>(id)] = 0;
+  touched_.clear();
+  for (int32_t id : prompt) {
+    if (id < 0 || id >= V_ || seen_[static_cast<size_t>(id)]) continue;
+    seen_[static_cast<size_t>(id)] = 1;
+    touched_.push_back(id);
+  }
+  rng_.reseed(opt_.seed);
+}
+
+void Sampler::accept(int32_t id) {
+  if (id < 0 || id >= V_) return;
+  ++counts_[static_cast<size_t>(id)];
+  if (!seen_[static_cast<size_t>(id)]) {
+    seen_[static_cast<size_t>(id)] = 1;
+    touched_.push_back(id);
+  }
+}
+
+void Sampler::apply_penalties(float* logits) const {
+  const float r = opt_.repetition_penalty, f = opt_.frequency_penalty, p = opt_.presence_penalty;
+  if (r == 1.0f && f == 0.0f && p == 0.0f) return;
+  for (int32_t id : touched_) {
+    float& l = logits[id];
+    if (r != 1.0f) l = l > 0.0f ? l / r : l * r;
+    const int32_t n = counts_[static_cast<size_t>(id)];
+    l -= static_cast<float>(n) * f + (n > 0 ? p : 0.0f);
+  }
+}
+
+void Sampler::truncated_softmax(const float* logits, float* probs) {
+  const int64_t V = V_;
+  const float inv_t = 1.0f / opt_.temperature;
+  // Candidates: all tokens, or those at or above the k-th largest logit.
+  int64_t n_cand = V;
+  std::iota(order_.begin(), order_.end(), 0);
+  if (opt_.top_k > 0 && opt_.top_k < V) {
+    std::nth_element(order_.begin(), order_.begin() + (opt_.top_k - 1), order_.end(),
+                     [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    const float kth = logits[order_[static_cast<size_t>(opt_.top_k - 1)]];
+    n_cand = 0;
+    for (int64_t i = 0; i < V; ++i)
+      if (logits[i] >= kth) order_[static_cast<size_t>(n_cand++)] = static_cast<int32_t>(i);
+  }
+  std::fill(probs, probs + V, 0.0f);
+  float mx = -INFINITY;
+  for (int64_t c = 0; c < n_cand; ++c) mx = std::max(mx, logits[order_[static_cast<size_t>(c)]]);
+  double sum = 0.0;
+  for (int64_t c = 0; c < n_cand; ++c) {
+    const int32_t id = order_[static_cast<size_t>(c)];
+    sum += probs[id] = std::exp((logits[id] - mx) * inv_t);
+  }
+  for (int64_t c = 0; c < n_cand; ++c) probs[order_[static_cast<size_t>(c)]] /= static_cast<float>(sum);
+  if (!(opt_.top_p < 1.0f)) return;
+
+  // Nucleus: sort the largest m candidates (m doubling) until their mass reaches top_p.
+  auto by_prob = [&](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
+  const auto cand_end = order_.begin() + n_cand;
+  int64_t m = std::min(kTopPFirstSort, n_cand), n_keep = 0;
+  for (;;) {
+    std::nth_element(order_.begin(), order_.begin() + (m - 1), cand_end, by_prob);
+    std::sort(order_.begin(), order_.begin() + m, by_prob);
+    double before = 0.0;
+    n_keep = 0;
+    while (n_keep < m && (n_keep == 0 || before < opt_.top_p)) before += probs[order_[static_cast<size_t>(n_keep++)]];
+    if (before >= opt_.top_p || m == n_cand) break;
+    m = std::min(2 * m, n_cand);
+  }
+  double kept = 0.0;
+  for (int64_t c = 0; c < n_keep; ++c) kept += probs[order_[static_cast<size_t>(c)]];
+  for (int64_t c = n_keep; c < n_cand; ++c) probs[order_[static_cast<size_t>(c)]] = 0.0f;
+  for (int64_t c = 0; c < n_keep; ++c) probs[order_[static_cast<size_t>(c)]] /= static_cast<float>(kept);
+}
+
+void Sampler::distribution(float* logits, float* probs) {
+  apply_penalties(logits);
+  if (opt_.temperature <= 0.0f) {
+    std::fill(probs, probs + V_, 0.0f);
+    probs[argmax(logits, V_)] = 1.0f;
+    return;
+  }
+  truncated_softmax(logits, probs);
+}
+
+SampledToken Sampler::sample(float* logits) {
+  if (opt_.logprobs) ops::softmax_forward(raw_.data(), logits, 1, V_);
+  SampledToken out;
+  apply_penalties(logits);
+  if (opt_.temperature <= 0.0f) {
+    out.id = argmax(logits, V_);
+  } else {
+    truncated_softmax(logits, probs_.data());
+    // Inverse CDF in id order (deterministic for a seed); rounding past the end picks the last nonzero.
+    const double u = rng_.uniform_f64();
+    double cum = 0.0;
+    int64_t last = 0;
+    out.id = -1;
+    for (int64_t i = 0; i < V_; ++i) {
+      const float p = probs_[static_cast<size_t>(i)];
+      if (p <= 0.0f) continue;
+      last = i;
+      cum += p;
+      if (u < cum) {
+        out.id = static_cast<int32_t>(i);
+        break;
+      }
+    }
+    if (out.id < 0) out.id = static_cast<int32_t>(last);
+  }
+  if (opt_.logprobs) out.logprob = std::log(raw_[static_cast<size_t>(out.id)]);
+  return out;
+}
+
+}  // namespace anvil::infer

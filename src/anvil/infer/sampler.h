@@ -1,0 +1,74 @@
+// Sampling the next token from a row of logits: penalties, then temperature, then top-k, then top-p
+// (the HF LogitsProcessor / vLLM order), then a draw from the resulting distribution with a seeded Rng
+// (deterministic for a seed). Semantics:
+//   repetition_penalty r (HF/CTRL): for every token seen in prompt or output, logit > 0 ? logit / r : logit * r.
+//   frequency_penalty f, presence_penalty p (OpenAI): logit -= count * f + (count > 0) * p, counts over the
+//     generated tokens only.
+//   temperature 0 = greedy (argmax, lowest id on ties; top-k/top-p do not matter then).
+//   top_k k: keep the tokens whose logit is >= the k-th largest (ties at the boundary kept, as HF).
+//   top_p q: over the renormalised top-k distribution sorted by probability, keep the shortest prefix whose
+//     mass reaches q (a token is kept iff the mass strictly before it is < q; the top token always).
+// logprob: log-softmax of the RAW logits (before penalties, temperature and truncation) at the chosen
+// token — the model's own probability, as OpenAI reports it. Scratch is sized once: no allocation per token.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "anvil/base/rng.h"
+
+namespace anvil::infer {
+
+struct SamplingOptions {
+  float temperature = 1.0f;          // 0 = greedy
+  int64_t top_k = 0;                 // 0 = off
+  float top_p = 1.0f;                // 1 = off
+  float repetition_penalty = 1.0f;   // 1 = off
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  uint64_t seed = 0;
+  int64_t max_tokens = 128;
+  std::vector<std::string> stop = {};      // stop strings, matched on the decoded text, not emitted
+  std::vector<int32_t> stop_token_ids = {};  // e.g. end-of-text; the token's text is not emitted
+  bool ignore_eos = false;                 // Generator: do not add the tokenizer's end-of-text token
+  bool logprobs = false;                   // report each chosen token's log-probability (one softmax over V)
+};
+
+struct SampledToken {
+  int32_t id = 0;
+  float logprob = 0.0f;  // log p_model(id): log-softmax of the raw logits (0 unless opt.logprobs)
+};
+
+class Sampler {
+ public:
+  Sampler(const SamplingOptions& opt, int64_t vocab_size);
+
+  // Starts a new sequence: the prompt's tokens count for the repetition penalty only.
+  void reset(std::span<const int32_t> prompt);
+  // Chooses the next token from logits (V); `logits` is used as scratch (its values are changed).
+  SampledToken sample(float* logits);
+  // Records a generated token (for the penalties). sample() does not call it: the caller decides.
+  void accept(int32_t id);
+
+  // The distribution sample() draws from, after penalties, temperature, top-k and top-p (zeros for
+  // masked tokens), written to probs (V); logits is scratch. For tests and for logprob reporting.
+  void distribution(float* logits, float* probs);
+
+ private:
+  void apply_penalties(float* logits) const;
+  // probs (V) from logits already penalised; temperature > 0.
+  void truncated_softmax(const float* logits, float* probs);
+
+  SamplingOptions opt_;
+  int64_t V_ = 0;
+  Rng rng_;
+  std::vector<int32_t> counts_;  // generated occurrences per token
+  std::vector<uint8_t> seen_;    // in prompt or generated
+  std::vector<int32_t> touched_;  // tokens with seen_ set (for penalties in O(touched))
+  std::vector<float> probs_, raw_;
+  std::vector<int32_t> order_;
+};
+
+}  // namespace anvil::infer

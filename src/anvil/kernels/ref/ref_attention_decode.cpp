@@ -1,0 +1,49 @@
+// Reference attention of new queries over a KV cache (ops.h DecodeAttentionDims): for each query the
+// full score row over its visible keys in double, softmax, weighted sum of values. The oracle for
+// ops::attention_decode; tests also tie it to attention_forward (prefill + decode = full sequence).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "anvil/kernels/ref/ref.h"
+
+namespace anvil::ref {
+
+void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      const DecodeAttentionDims& d) {
+  const int64_t qs = d.q_row_stride ? d.q_row_stride : d.H * d.D;
+  const int64_t ks = d.kv_row_stride ? d.kv_row_stride : d.Hkv * d.D;
+  const int64_t group = d.H / d.Hkv;
+  const double scale = d.scale != 0.0f ? d.scale : 1.0 / std::sqrt(static_cast<double>(d.D));
+  std::vector<double> p, o(static_cast<size_t>(d.D));
+  for (int64_t t = 0; t < d.T_new; ++t) {
+    const int64_t i = d.pos0 + t, j0 = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0;
+    for (int64_t h = 0; h < d.H; ++h) {
+      const int64_t hk = h / group;
+      const float* qi = q + t * qs + h * d.D;
+      p.assign(static_cast<size_t>(i - j0 + 1), 0.0);
+      double mx = -INFINITY;
+      for (int64_t j = j0; j <= i; ++j) {
+        const float* kj = k_cache + j * ks + hk * d.D;
+        double s = 0.0;
+        for (int64_t e = 0; e < d.D; ++e) s += static_cast<double>(qi[e]) * kj[e];
+        s *= scale;
+        if (d.alibi_slopes) s += static_cast<double>(d.alibi_slopes[h]) * static_cast<double>(j - i);
+        p[static_cast<size_t>(j - j0)] = s;
+        mx = std::max(mx, s);
+      }
+      double sum = 0.0;
+      for (double& x : p) sum += x = std::exp(x - mx);
+      std::fill(o.begin(), o.end(), 0.0);
+      for (int64_t j = j0; j <= i; ++j) {
+        const float* vj = v_cache + j * ks + hk * d.D;
+        const double w = p[static_cast<size_t>(j - j0)] / sum;
+        for (int64_t e = 0; e < d.D; ++e) o[static_cast<size_t>(e)] += w * vj[e];
+      }
+      float* oi = out + (t * d.H + h) * d.D;
+      for (int64_t e = 0; e < d.D; ++e) oi[e] = static_cast<float>(o[static_cast<size_t>(e)]);
+    }
+  }
+}
+
+}  // namespace anvil::ref

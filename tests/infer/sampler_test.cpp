@@ -1,0 +1,189 @@
+// Sampler: greedy, temperature, top-k and top-p masks (exact, against a brute-force full-sort reference on
+// small and >64-token vocabularies), the three penalties, seeded determinism, the empirical distribution of
+// many draws, and logprobs of the raw logits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "anvil/base/rng.h"
+#include "anvil/infer/sampler.h"
+
+namespace anvil::infer {
+namespace {
+
+constexpr float kProbTol = 1e-6f;         // probabilities computed in float vs double reference
+constexpr int kDraws = 40000;
+constexpr double kSigmas = 5.0;           // empirical frequency within 5 binomial standard deviations
+
+std::vector<float> softmax_ref(const std::vector<float>& l, const std::vector<bool>& keep, double t) {
+  double mx = -INFINITY, sum = 0.0;
+  for (size_t i = 0; i < l.size(); ++i)
+    if (keep[i]) mx = std::max(mx, static_cast<double>(l[i]));
+  std::vector<double> e(l.size(), 0.0);
+  for (size_t i = 0; i < l.size(); ++i)
+    if (keep[i]) sum += e[i] = std::exp((l[i] - mx) / t);
+  std::vector<float> p(l.size());
+  for (size_t i = 0; i < l.size(); ++i) p[i] = static_cast<float>(e[i] / sum);
+  return p;
+}
+
+// Brute force: HF top-k (>= k-th largest), then renormalise, full sort, keep while mass before < top_p.
+std::vector<float> reference_distribution(const std::vector<float>& l, double t, int64_t k, double top_p) {
+  const size_t V = l.size();
+  std::vector<bool> keep(V, true);
+  if (k > 0 && k < static_cast<int64_t>(V)) {
+    std::vector<float> s = l;
+    std::sort(s.begin(), s.end(), std::greater<>());
+    for (size_t i = 0; i < V; ++i) keep[i] = l[i] >= s[static_cast<size_t>(k - 1)];
+  }
+  std::vector<float> p = softmax_ref(l, keep, t);
+  if (top_p < 1.0) {
+    std::vector<size_t> idx(V);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+    double before = 0.0;
+    std::vector<bool> nucleus(V, false);
+    for (size_t r = 0; r < V && keep[idx[r]] && (r == 0 || before < top_p); ++r) {
+      nucleus[idx[r]] = true;
+      before += p[idx[r]];
+    }
+    p = softmax_ref(l, nucleus, t);
+  }
+  return p;
+}
+
+std::vector<float> random_logits(size_t V, uint64_t seed, double spread) {
+  Rng r(seed);
+  std::vector<float> l(V);
+  for (float& x : l) x = static_cast<float>(r.normal() * spread);
+  return l;
+}
+
+std::vector<float> dist(const SamplingOptions& o, std::vector<float> logits) {
+  Sampler s(o, static_cast<int64_t>(logits.size()));
+  s.reset({});
+  std::vector<float> p(logits.size());
+  s.distribution(logits.data(), p.data());
+  return p;
+}
+
+void expect_probs(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i] == 0.0f, want[i] == 0.0f) << what << ": mask differs at " << i;
+    EXPECT_NEAR(got[i], want[i], kProbTol) << what << " at " << i;
+  }
+}
+
+TEST(Sampler, GreedyPicksArgmaxLowestIdOnTies) {
+  Sampler s({.temperature = 0.0f}, 5);
+  s.reset({});
+  std::vector<float> l = {0.1f, 3.0f, -1.0f, 3.0f, 2.9f};
+  EXPECT_EQ(s.sample(l.data()).id, 1);
+}
+
+TEST(Sampler, TopKTopPMasksExact) {
+  // Small hand case: probs 0.5, 0.25, 0.125, 0.125 (logits = log p).
+  const std::vector<float> l = {std::log(0.125f), std::log(0.5f), std::log(0.125f), std::log(0.25f)};
+  expect_probs(dist({.top_p = 0.7f}, l), {0, 2.0f / 3, 0, 1.0f / 3}, "top_p 0.7");
+  expect_probs(dist({.top_p = 0.5f}, l), {0, 1, 0, 0}, "top_p 0.5 keeps only the top token");
+  expect_probs(dist({.top_k = 1}, l), {0, 1, 0, 0}, "top_k 1");
+  expect_probs(dist({.top_k = 3}, l), {0.125f, 0.5f, 0.125f, 0.25f}, "top_k 3 keeps the tie at the boundary");
+  // Random vocabularies, larger than the first top-p sort (64), against the full-sort reference.
+  for (size_t V : {7u, 50u, 300u, 2000u}) {
+    for (double spread : {0.5, 3.0}) {
+      const auto logits = random_logits(V, V * 31 + static_cast<uint64_t>(spread * 10), spread);
+      for (int64_t k : {0, 1, 5, 100}) {
+        for (float p : {1.0f, 0.95f, 0.6f, 0.1f}) {
+          for (float t : {1.0f, 0.7f}) {
+            SCOPED_TRACE(testing::Message() << "V=" << V << " spread=" << spread << " k=" << k << " p=" << p << " t=" << t);
+            expect_probs(dist({.temperature = t, .top_k = k, .top_p = p}, logits), reference_distribution(logits, t, k, p),
+                         "top-k/top-p");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Sampler, Penalties) {
+  // Repetition (HF/CTRL): prompt and output tokens; positive logits divided, negative multiplied.
+  {
+    Sampler s({.temperature = 0.0f, .repetition_penalty = 2.0f}, 4);
+    const std::vector<int32_t> prompt = {0, 1};
+    s.reset(prompt);
+    std::vector<float> l = {2.0f, -2.0f, 1.5f, 0.5f}, p(4);
+    s.distribution(l.data(), p.data());
+    EXPECT_EQ(l, (std::vector<float>{1.0f, -4.0f, 1.5f, 0.5f}));
+    EXPECT_EQ(p[2], 1.0f);  // token 2 now wins
+  }
+  // Frequency / presence (OpenAI): generated tokens only, count * f + (count > 0) * p.
+  {
+    Sampler s({.temperature = 0.0f, .frequency_penalty = 0.5f, .presence_penalty = 1.0f}, 4);
+    const std::vector<int32_t> prompt = {3};
+    s.reset(prompt);
+    s.accept(0), s.accept(0), s.accept(1);
+    std::vector<float> l = {1.0f, 1.0f, 1.0f, 1.0f}, p(4);
+    s.distribution(l.data(), p.data());
+    EXPECT_EQ(l, (std::vector<float>{1.0f - 2.0f, 1.0f - 1.5f, 1.0f, 1.0f}));
+    s.reset(prompt);  // a new sequence forgets the counts
+    l = {1.0f, 1.0f, 1.0f, 1.0f};
+    s.distribution(l.data(), p.data());
+    EXPECT_EQ(l, (std::vector<float>{1.0f, 1.0f, 1.0f, 1.0f}));
+  }
+}
+
+TEST(Sampler, SeededDrawsFollowTheDistribution) {
+  const std::vector<float> logits = {0.3f, -1.0f, 1.2f, 0.0f, 2.0f, -3.0f};
+  const SamplingOptions o{.temperature = 0.8f, .top_k = 5, .top_p = 0.9f, .seed = 99};
+  const auto want = reference_distribution(logits, 0.8, 5, 0.9);
+  Sampler s(o, 6);
+  s.reset({});
+  std::vector<int> counts(6, 0);
+  std::vector<int32_t> first;
+  for (int i = 0; i < kDraws; ++i) {
+    std::vector<float> l = logits;
+    const int32_t id = s.sample(l.data()).id;
+    ++counts[static_cast<size_t>(id)];
+    if (i < 50) first.push_back(id);
+  }
+  for (size_t i = 0; i < 6; ++i) {
+    const double p = want[i], sd = std::sqrt(kDraws * p * (1 - p));
+    EXPECT_NEAR(counts[i], kDraws * p, kSigmas * sd + 0.5) << "token " << i;
+    if (p == 0.0) {
+      EXPECT_EQ(counts[i], 0) << "masked token " << i << " drawn";
+    }
+  }
+  // Same seed, same draws (after reset too); another seed, other draws.
+  auto draws = [&](uint64_t seed) {
+    SamplingOptions o2 = o;
+    o2.seed = seed;
+    Sampler s2(o2, 6);
+    s2.reset({});
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 50; ++i) {
+      std::vector<float> l = logits;
+      ids.push_back(s2.sample(l.data()).id);
+    }
+    return ids;
+  };
+  EXPECT_EQ(draws(99), first);
+  EXPECT_NE(draws(100), first);
+}
+
+TEST(Sampler, LogprobsAreTheRawModelLogprobs) {
+  const std::vector<float> logits = {0.5f, 1.5f, -0.5f};
+  Sampler s({.temperature = 0.3f, .repetition_penalty = 1.3f, .logprobs = true}, 3);
+  const std::vector<int32_t> prompt = {1};
+  s.reset(prompt);
+  std::vector<float> l = logits;
+  const SampledToken t = s.sample(l.data());
+  const double lse = std::log(std::exp(0.5) + std::exp(1.5) + std::exp(-0.5));
+  EXPECT_NEAR(t.logprob, logits[static_cast<size_t>(t.id)] - lse, 1e-6);
+}
+
+}  // namespace
+}  // namespace anvil::infer

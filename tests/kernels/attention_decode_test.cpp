@@ -1,0 +1,77 @@
+// ops::attention_decode (new queries over one sequence's KV cache) against ref::attention_decode, and both
+// tied to the full-sequence kernel: attention_forward over T tokens must equal a prefill of the first P
+// tokens followed by one-token decode steps over the same cache (GQA, sliding window, ALiBi, long caches
+// that cross the key-chunk boundary, strided q rows as in a fused qkv buffer).
+#include <vector>
+
+#include "anvil/kernels/ops.h"
+#include "anvil/kernels/ref/ref.h"
+#include "kernel_test_util.h"
+
+namespace anvil::test {
+namespace {
+
+constexpr double kDecodeRtol = 1e-4;  // fp32 online softmax vs double reference / vs the flash kernel
+constexpr double kDecodeAtol = 2e-5;
+
+struct DecodeCase {
+  int64_t T, H, Hkv, D, window;
+  bool alibi;
+  int64_t prefill;  // tokens in the first (prefill) call; the rest one at a time
+};
+
+void run_case(const DecodeCase& c) {
+  SCOPED_TRACE(testing::Message() << "T=" << c.T << " H=" << c.H << " Hkv=" << c.Hkv << " D=" << c.D
+                                  << " W=" << c.window << " alibi=" << c.alibi << " prefill=" << c.prefill);
+  const int64_t QD = c.H * c.D, KVD = c.Hkv * c.D, QKV = QD + 2 * KVD;
+  // A fused (T, q|k|v) buffer, as the model produces it; k and v double as the cache (row stride QKV).
+  const auto qkv = random_vec(c.T * QKV, 7 + static_cast<uint64_t>(c.T * c.H));
+  std::vector<float> slopes(static_cast<size_t>(c.H));
+  ops::alibi_slopes(slopes.data(), c.H);
+  const float* sl = c.alibi ? slopes.data() : nullptr;
+  const float *q = qkv.data(), *k = qkv.data() + QD, *v = qkv.data() + QD + KVD;
+
+  const AttentionDims full{.B = 1, .T = c.T, .H = c.H, .Hkv = c.Hkv, .D = c.D, .q_row_stride = QKV,
+                           .k_row_stride = QKV, .v_row_stride = QKV, .window = c.window, .alibi_slopes = sl};
+  std::vector<float> want(c.T * QD), lse(c.H * c.T);
+  ops::attention_forward(want.data(), lse.data(), q, k, v, full);
+
+  std::vector<float> fast(c.T * QD), ref_out(c.T * QD);
+  auto step = [&](int64_t pos0, int64_t n) {
+    const DecodeAttentionDims d{.T_new = n, .pos0 = pos0, .H = c.H, .Hkv = c.Hkv, .D = c.D, .q_row_stride = QKV,
+                                .kv_row_stride = QKV, .window = c.window, .alibi_slopes = sl};
+    ops::attention_decode(fast.data() + pos0 * QD, q + pos0 * QKV, k, v, d);
+    ref::attention_decode(ref_out.data() + pos0 * QD, q + pos0 * QKV, k, v, d);
+  };
+  step(0, c.prefill);
+  for (int64_t t = c.prefill; t < c.T; ++t) step(t, 1);
+  expect_close("decode fast vs ref", fast, ref_out, kDecodeRtol, kDecodeAtol);
+  expect_close("decode vs full attention_forward", fast, want, kDecodeRtol, kDecodeAtol);
+}
+
+TEST(AttentionDecode, MatchesRefAndFullSequence) {
+  const DecodeCase cases[] = {
+      {.T = 9, .H = 2, .Hkv = 2, .D = 8, .window = 0, .alibi = false, .prefill = 1},
+      {.T = 37, .H = 6, .Hkv = 2, .D = 16, .window = 0, .alibi = false, .prefill = 20},  // GQA
+      {.T = 40, .H = 4, .Hkv = 1, .D = 12, .window = 7, .alibi = false, .prefill = 13},  // MQA + window
+      {.T = 33, .H = 5, .Hkv = 5, .D = 20, .window = 0, .alibi = true, .prefill = 33},   // ALiBi, all prefill
+      {.T = 30, .H = 4, .Hkv = 2, .D = 8, .window = 5, .alibi = true, .prefill = 3},     // window + ALiBi
+      {.T = 600, .H = 4, .Hkv = 2, .D = 32, .window = 0, .alibi = false, .prefill = 300},  // > 2 key chunks
+      {.T = 520, .H = 2, .Hkv = 1, .D = 64, .window = 300, .alibi = false, .prefill = 517},
+  };
+  for (const DecodeCase& c : cases) run_case(c);
+}
+
+TEST(AttentionDecode, PackedStridesAndExplicitScale) {
+  // Packed q (stride 0) and a packed cache; an explicit scale; one query late in a cache.
+  const int64_t n_pos = 50, H = 3, Hkv = 3, D = 24, pos0 = 44, T_new = 6;
+  const auto q = random_vec(T_new * H * D, 91), k = random_vec(n_pos * Hkv * D, 92), v = random_vec(n_pos * Hkv * D, 93);
+  const DecodeAttentionDims d{.T_new = T_new, .pos0 = pos0, .H = H, .Hkv = Hkv, .D = D, .scale = 0.3f};
+  std::vector<float> g(T_new * H * D), w(T_new * H * D);
+  ops::attention_decode(g.data(), q.data(), k.data(), v.data(), d);
+  ref::attention_decode(w.data(), q.data(), k.data(), v.data(), d);
+  expect_close("decode packed", g, w, kDecodeRtol, kDecodeAtol);
+}
+
+}  // namespace
+}  // namespace anvil::test
