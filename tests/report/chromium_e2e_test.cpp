@@ -2,13 +2,14 @@
 // that the browser's DOM holds the five chart <svg>s with their series polylines, that each polyline is
 // laid out with real geometry inside its plot area (measured by a probe script added to a copy of the
 // page; the shipped page has no script), and that a 1000x2000 screenshot is a real PNG. The page and
-// screenshot stay in ANVIL_REPORT_E2E_DIR for a human to look at. Skipped without Chromium.
+// screenshot stay in ANVIL_REPORT_E2E_DIR/<test name> for a human to look at. Skipped without Chromium.
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "anvil/base/file.h"
@@ -44,10 +45,12 @@ document.getElementById('probe').textContent = JSON.stringify(out);
 
 // Runs Chromium headless on `url` with extra args; returns its stdout ("" on failure, reason in `err`).
 std::string run_chromium(const fs::path& work, const std::string& url, const std::string& args, std::string& err) {
-  const fs::path profile = work / "profile";
+  // Per process: ctest runs the e2e cases in parallel, and Chromium locks its profile directory.
+  const std::string tag = std::to_string(::getpid());
+  const fs::path profile = work / ("profile-" + tag);
   fs::remove_all(profile);
   fs::create_directories(profile);
-  const fs::path out = work / "chromium.out", log = work / "chromium.err";
+  const fs::path out = work / ("chromium-" + tag + ".out"), log = work / ("chromium-" + tag + ".err");
   const std::string cmd = fmt::format(
       "timeout {} {} --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
       "--disable-background-networking --disable-component-update --disable-sync --hide-scrollbars "
@@ -80,7 +83,8 @@ class ChromiumE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " not installed (Debian package chromium, scripts/setup.sh)";
-    dir_ = ANVIL_REPORT_E2E_DIR;
+    // One folder per test: ctest runs them in parallel processes.
+    dir_ = fs::path(ANVIL_REPORT_E2E_DIR) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(dir_);
     ASSERT_TRUE(testing::write_synthetic_run(dir_).ok());
     auto r = write_run_report({.run_dir = dir_.string()});
