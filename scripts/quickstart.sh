@@ -5,18 +5,26 @@
 # the model's own <think> steps, perplexity, speed) -> reports. Outputs go to runs/quickstart/.
 #   bash scripts/quickstart.sh            (after: sudo bash scripts/setup.sh)
 # `anvil run` (issue 8) will chain the same steps from one config with reuse of unchanged steps.
+# Knobs (the e2e test uses them for a reduced run): QUICKSTART_RUN (output dir), QUICKSTART_TASKS
+# (training problems), QUICKSTART_STEPS (optimizer steps), QUICKSTART_EVAL (held-out problems scored),
+# ANVIL (a prebuilt binary: skips the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build -j"$(nproc)" --target anvil
-
-anvil=build/anvil
-run=runs/quickstart
+run=${QUICKSTART_RUN:-runs/quickstart}
+tasks=${QUICKSTART_TASKS:-40000}
+steps=${QUICKSTART_STEPS:-600}
+n_eval=${QUICKSTART_EVAL:-200}
+anvil=${ANVIL:-}
+if [ -z "$anvil" ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
+  cmake --build build -j"$(nproc)" --target anvil
+  anvil=build/anvil
+fi
 mkdir -p "$run/data"
 
 echo "== 1/6 synthetic reasoning data (arithmetic chains with <think> steps)"
-"$anvil" synth --task arithmetic --difficulty 2 --n 40000 --seed 1 --split train --format text \
+"$anvil" synth --task arithmetic --difficulty 2 --n "$tasks" --seed 1 --split train --format text \
   --out "$run/data/train.txt"
 "$anvil" synth --task arithmetic --difficulty 2 --n 500 --seed 2 --split eval --format docs \
   --out "$run/data/eval.jsonl"
@@ -31,12 +39,13 @@ echo "== 3/6 token shards (5% of documents held out for validation)"
 
 echo "== 4/6 pretraining (examples/quickstart.toml)"
 rm -rf "$run/train"
-"$anvil" train --config examples/quickstart.toml
+sed "s#runs/quickstart#$run#g" examples/quickstart.toml > "$run/quickstart.toml"
+"$anvil" train --config "$run/quickstart.toml" --steps "$steps"
 model="$run/train/checkpoints/$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$run/train/checkpoints/latest.json")"
 cp "$run/tokenizer.json" "$model/"
 
 echo "== 5/6 evaluation on held-out problems (questions never seen in training)"
-"$anvil" eval --model "$model" --tasks "synth:arithmetic,ppl:$run/shards/val/shard-00000.tok" --limit 200 \
+"$anvil" eval --model "$model" --tasks "synth:arithmetic,ppl:$run/shards/val/shard-00000.tok" --limit "$n_eval" \
   --max-new-tokens 160 --out "$run/eval"
 
 echo "== 6/6 training report"
