@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 run=${QUICKSTART_RUN:-runs/quickstart}
 tasks=${QUICKSTART_TASKS:-40000}
-steps=${QUICKSTART_STEPS:-600}
+steps=${QUICKSTART_STEPS:-900}
 n_eval=${QUICKSTART_EVAL:-200}
 anvil=${ANVIL:-}
 if [ -z "$anvil" ]; then
@@ -23,18 +23,18 @@ if [ -z "$anvil" ]; then
 fi
 mkdir -p "$run/data"
 
-echo "== 1/6 synthetic reasoning data (arithmetic chains with <think> steps)"
-"$anvil" synth --task arithmetic --difficulty 2 --n "$tasks" --seed 1 --split train --format text \
-  --out "$run/data/train.txt"
-"$anvil" synth --task arithmetic --difficulty 2 --n 500 --seed 2 --split eval --format docs \
-  --out "$run/data/eval.jsonl"
+echo "== 1/6 synthetic reasoning data: arithmetic chains, 3/4 with <think> steps, 1/4 answered directly"
+"$anvil" synth --task arithmetic --difficulty 2 --n "$((tasks * 3 / 4))" --seed 1 --split train --style cot \
+  --format text --out "$run/data/cot.txt"
+"$anvil" synth --task arithmetic --difficulty 2 --n "$((tasks / 4))" --seed 3 --split train --style direct \
+  --format text --out "$run/data/direct.txt"
 
 echo "== 2/6 tokenizer (byte-level BPE, 512 tokens)"
-"$anvil" tokenizer train --input "$run/data/train.txt" --vocab-size 512 --special "<|endoftext|>" \
+"$anvil" tokenizer train --input "$run/data/cot.txt" "$run/data/direct.txt" --vocab-size 512 --special "<|endoftext|>" \
   --out "$run/tokenizer.json"
 
 echo "== 3/6 token shards (5% of documents held out for validation)"
-"$anvil" tokenize --tokenizer "$run/tokenizer.json" --input "$run/data/train.txt" --format text \
+"$anvil" tokenize --tokenizer "$run/tokenizer.json" --input "$run/data/cot.txt" "$run/data/direct.txt" --format text \
   --text-unit blank-line --val-fraction 0.05 --out "$run/shards"
 
 echo "== 4/6 pretraining (examples/quickstart.toml)"
@@ -44,12 +44,33 @@ sed "s#runs/quickstart#$run#g" examples/quickstart.toml > "$run/quickstart.toml"
 model="$run/train/checkpoints/$(sed -n 's/.*"dir": *"\([^"]*\)".*/\1/p' "$run/train/checkpoints/latest.json")"
 cp "$run/tokenizer.json" "$model/"
 
-echo "== 5/6 evaluation on held-out problems (questions never seen in training)"
+echo "== 5/6 evaluation on held-out problems (questions never seen in training): with and without <think>"
 "$anvil" eval --model "$model" --tasks "synth:arithmetic,ppl:$run/shards/val/shard-00000.tok" --limit "$n_eval" \
-  --max-new-tokens 160 --out "$run/eval"
+  --synth-style cot --max-new-tokens 160 --out "$run/eval"
+"$anvil" eval --model "$model" --tasks "synth:arithmetic" --limit "$n_eval" --synth-style direct \
+  --max-new-tokens 16 --out "$run/eval-direct" -q
+/usr/bin/env python3 - "$run" <<'PY' || true
+import json, sys
+def em(path):
+    def find(o):
+        if isinstance(o, dict):
+            if "exact_match" in o and isinstance(o["exact_match"], (int, float)): return o["exact_match"]
+            for v in o.values():
+                r = find(v)
+                if r is not None: return r
+        if isinstance(o, list):
+            for v in o:
+                r = find(v)
+                if r is not None: return r
+    return find(json.load(open(path)))
+run = sys.argv[1]
+print(f"held-out arithmetic, exact match: {em(run + '/eval/eval_report.json'):.1%} thinking in <think> "
+      f"vs {em(run + '/eval-direct/eval_report.json'):.1%} answering directly (same model)")
+PY
 
 echo "== 6/6 training report"
 "$anvil" report "$run/train"
 echo
-echo "Model:    $model (try: $anvil generate --model $model --prompt 'Question: What is 12 + 34?')"
-echo "Reports:  $run/train/report.html  $run/eval/eval_report.html"
+echo "Model:    $model"
+echo "Try:      $anvil generate --model $model --temperature 0 --prompt \$'Question: What is 86 - 29?\\n'"
+echo "Reports:  $run/train/report.html  $run/eval/eval_report.html  $run/eval-direct/eval_report.html"
