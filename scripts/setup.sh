@@ -11,6 +11,8 @@ packages=(
   # well-kept libraries for what is not our core
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libzstd-dev libutf8proc-dev libxxhash-dev
+  # serve: HTTP (cpp-httplib), gRPC + protobuf (C++ and codegen); promtool checks /metrics in a test
+  libcpp-httplib-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # tokenizer: real text for interop tests (fortunes en/de/zh); sentencepiece + time for bench/tokenizer

@@ -22,6 +22,8 @@ enum class StatusCode {
   kUnimplemented,    // a valid request for something this build does not do
   kInternal,         // an invariant broke on an input path we could not rule out earlier
   kCancelled,        // stopped by a signal or a client
+  kResourceExhausted,  // a bounded queue or memory is full now; retry later (HTTP 429)
+  kUnavailable,        // shutting down or not ready (HTTP 503)
 };
 
 const char* status_code_name(StatusCode code);
@@ -68,6 +70,14 @@ Status out_of_range(fmt::format_string<Args...> f, Args&&... args) {
 template <typename... Args>
 Status unimplemented(fmt::format_string<Args...> f, Args&&... args) {
   return Status(StatusCode::kUnimplemented, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status resource_exhausted(fmt::format_string<Args...> f, Args&&... args) {
+  return Status(StatusCode::kResourceExhausted, fmt::format(f, std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status unavailable(fmt::format_string<Args...> f, Args&&... args) {
+  return Status(StatusCode::kUnavailable, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status internal_error(fmt::format_string<Args...> f, Args&&... args) {
