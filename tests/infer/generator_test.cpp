@@ -9,31 +9,14 @@
 #include <vector>
 
 #include "anvil/infer/generator.h"
+#include "tiny_models.h"
 
 namespace anvil::infer {
 namespace {
 
-constexpr int64_t kVocab = 300;  // 256 bytes + <|endoftext|> + padding rows the sampler must mask
-
-tok::Tokenizer byte_tokenizer() {
-  tok::TokenizerParts p;
-  for (int b = 0; b < 256; ++b) p.tokens.emplace_back(1, static_cast<char>(b));
-  p.tokens.emplace_back("<|endoftext|>");
-  p.special_ids.push_back(256);
-  auto t = tok::Tokenizer::create(std::move(p));
-  EXPECT_TRUE(t.ok()) << t.status().to_string();
-  return std::move(*t);
-}
-
-model::Transformer tiny_model() {
-  auto cfg = model::parse_config(R"({"model_type":"gpt2","vocab_size":300,"n_positions":64,"n_embd":32,
-                                     "n_layer":2,"n_head":4,"initializer_range":0.3})");
-  EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
-  auto m = model::Transformer::create(*cfg);
-  EXPECT_TRUE(m.ok());
-  m->init_weights(77);
-  return std::move(*m);
-}
+using test_models::byte_tokenizer;
+using test_models::tiny_model;
+constexpr int64_t kVocab = test_models::kTinyVocab;
 
 Generator make_generator() {
   auto g = Generator::create(tiny_model(), byte_tokenizer(), {.max_batch_tokens = 16});

@@ -3,8 +3,8 @@
 // streaming complete UTF-8 pieces (tok::StreamDecoder) with stop strings held back and never emitted.
 // Finishes with kStop (a stop string or stop token, e.g. the tokenizer's end-of-text) or kLength
 // (max_tokens, or the cache's max_seq reached). Timings: TTFT from the call to the first sampled token,
-// decode ms/token over the rest. Not thread-safe (one generate at a time; continuous batching is the
-// serve layer's job on top of Engine::forward).
+// decode ms/token over the rest. The per-token logic is SequenceState's (shared with the Scheduler, so
+// both give the same tokens). Not thread-safe (one generate at a time; Scheduler batches many).
 #pragma once
 
 #include <cstdint>
@@ -18,13 +18,11 @@
 #include "anvil/base/status.h"
 #include "anvil/infer/engine.h"
 #include "anvil/infer/sampler.h"
+#include "anvil/infer/sequence.h"
 #include "anvil/model/transformer.h"
 #include "anvil/tokenizer/tokenizer.h"
 
 namespace anvil::infer {
-
-enum class FinishReason : uint8_t { kStop, kLength };
-const char* finish_reason_name(FinishReason r);  // "stop" | "length"
 
 struct GeneratorOptions {
   int64_t max_seq = 0;             // cache positions (prompt + completion); 0 = the model's max_seq

@@ -1,0 +1,146 @@
+// Continuous-batching throughput: aggregate generated tokens/s of infer::Scheduler with 1, 4, 8 and 16
+// concurrent greedy sequences, against one Generator decoding a single sequence (the same model, same
+// prompt length, same tokens per sequence), on random-weight models of the quickstart shape
+// (examples/models/quickstart.json) and of LLaMA 15M (dim 288, 6 layers, 6 heads, ffn 768, vocab 32000 —
+// the shape of llama.cpp's row in /work/shared/peers/RESULTS.md). Aggregate = all generated tokens / wall
+// time from the first submit to the last final event (prefill of the short prompts included), and per CPU
+// second of the process (the number to trust on a busy machine; run with OMP_NUM_THREADS=1 then).
+// Goal (issue 6): aggregate@8 / single >= 4x. Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2]
+#include <omp.h>
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "anvil/base/file.h"
+#include "anvil/infer/generator.h"
+#include "anvil/infer/scheduler.h"
+
+namespace {
+
+using namespace anvil;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kPromptBytes = 16;
+constexpr const char* kLlama15m = R"({"model_type":"llama","vocab_size":32000,"hidden_size":288,
+  "intermediate_size":768,"num_hidden_layers":6,"num_attention_heads":6,"num_key_value_heads":6,
+  "max_position_embeddings":256,"tie_word_embeddings":true})";
+
+tok::Tokenizer byte_tokenizer() {
+  tok::TokenizerParts p;
+  for (int b = 0; b < 256; ++b) p.tokens.emplace_back(1, static_cast<char>(b));
+  p.tokens.emplace_back("<|endoftext|>");
+  p.special_ids.push_back(256);
+  auto t = tok::Tokenizer::create(std::move(p));
+  if (!t.ok()) std::fprintf(stderr, "%s\n", t.status().to_string().c_str()), std::exit(1);
+  return std::move(*t);
+}
+
+model::Transformer random_model(const std::string& config_json) {
+  auto cfg = model::parse_config(config_json);
+  if (!cfg.ok()) std::fprintf(stderr, "%s\n", cfg.status().to_string().c_str()), std::exit(1);
+  auto m = model::Transformer::create(*cfg);
+  if (!m.ok()) std::fprintf(stderr, "%s\n", m.status().to_string().c_str()), std::exit(1);
+  m->init_weights(1);
+  return std::move(*m);
+}
+
+std::vector<int32_t> prompt(int i) {
+  std::vector<int32_t> p;
+  for (int64_t k = 0; k < kPromptBytes; ++k) p.push_back(static_cast<int32_t>('a' + (i * 7 + k) % 26));
+  return p;
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Generated tokens per wall second and per CPU second of this process (the second is robust to other
+// processes competing for the cores, given OMP_NUM_THREADS=1: no thread spins while waiting).
+struct Rate {
+  double wall = 0.0, cpu = 0.0;
+};
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+Rate best_of(const Rate& a, const Rate& b) { return {std::max(a.wall, b.wall), std::max(a.cpu, b.cpu)}; }
+
+// One Generator, one sequence: prompt prefill + n_tokens, timed like the batched runs.
+Rate single_stream(const std::string& cfg, int64_t n_tokens, int runs) {
+  auto g = infer::Generator::create(random_model(cfg), byte_tokenizer());
+  if (!g.ok()) std::fprintf(stderr, "%s\n", g.status().to_string().c_str()), std::exit(1);
+  Rate best;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
+    auto res = g->generate_ids(prompt(r), {.temperature = 0.0f, .max_tokens = n_tokens, .ignore_eos = true});
+    if (!res.ok()) std::fprintf(stderr, "%s\n", res.status().to_string().c_str()), std::exit(1);
+    const auto n = static_cast<double>(res->n_tokens);
+    best = best_of(best, {n / seconds_since(t0), n / (cpu_seconds() - c0)});
+  }
+  return best;
+}
+
+// Aggregate generated tokens/s with `conc` sequences submitted at once.
+Rate batched(infer::Scheduler& s, int conc, int64_t n_tokens) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int n_done = 0;
+  int64_t n_generated = 0;
+  const auto t0 = Clock::now();
+  const double c0 = cpu_seconds();
+  for (int i = 0; i < conc; ++i) {
+    auto id = s.submit({.prompt_ids = prompt(i), .sampling = {.temperature = 0.0f, .max_tokens = n_tokens, .ignore_eos = true}},
+                       [&](const infer::StreamEvent& e) {
+                         if (!e.final) return true;
+                         std::lock_guard<std::mutex> lock(mu);
+                         if (!e.error.ok()) std::fprintf(stderr, "%s\n", e.error.to_string().c_str()), std::exit(1);
+                         n_generated += e.n_tokens, ++n_done;
+                         cv.notify_all();
+                         return true;
+                       });
+    if (!id.ok()) std::fprintf(stderr, "%s\n", id.status().to_string().c_str()), std::exit(1);
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return n_done == conc; });
+  const auto n = static_cast<double>(n_generated);
+  return {n / seconds_since(t0), n / (cpu_seconds() - c0)};
+}
+
+void run_shape(const char* name, const std::string& cfg, int64_t n_tokens, int runs) {
+  const Rate single = single_stream(cfg, n_tokens, runs);
+  std::printf("%-11s single Generator: %8.1f tok/s wall %8.1f tok/CPU-s\n", name, single.wall, single.cpu);
+  auto s = infer::Scheduler::create(random_model(cfg), byte_tokenizer(),
+                                    {.max_running = 16, .max_queue = 64, .prefill_chunk = 64, .max_batch_tokens = 256});
+  if (!s.ok()) std::fprintf(stderr, "%s\n", s.status().to_string().c_str()), std::exit(1);
+  for (int conc : {1, 4, 8, 16}) {
+    Rate best;
+    for (int r = 0; r < runs; ++r) best = best_of(best, batched(**s, conc, n_tokens));
+    std::printf("%-11s scheduler x%-2d:    %8.1f tok/s wall %8.1f tok/CPU-s = %5.2fx / %5.2fx single\n", name, conc,
+                best.wall, best.cpu, best.wall / single.wall, best.cpu / single.cpu);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int64_t n_tokens = argc > 1 ? std::atoll(argv[1]) : 128;
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 2;
+  std::printf("bench_infer_batch: %ld tokens per sequence, %ld-byte prompts, greedy, fp32, %d OpenMP threads, best of %d\n",
+              n_tokens, kPromptBytes, omp_get_max_threads(), runs);
+  auto quickstart = read_file(std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
+  if (!quickstart.ok()) std::fprintf(stderr, "%s\n", quickstart.status().to_string().c_str()), std::exit(1);
+  run_shape("quickstart", *quickstart, n_tokens, runs);
+  run_shape("llama-15M", kLlama15m, n_tokens, runs);
+  return 0;
+}

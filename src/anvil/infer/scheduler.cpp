@@ -1,0 +1,349 @@
+// Scheduler (see scheduler.h). Threads: callers touch only the queue, the cancel set and the stats, under
+// mu_; everything else (slots, SequenceStates, the engine, sinks) belongs to the scheduler thread. One step:
+// take cancels -> admit from the queue into free slots -> batch = decode tokens of running sequences,
+// then prefill chunks in admission order within max_batch_tokens -> Engine::forward (last row of each run)
+// -> SequenceState::step for every sequence whose row predicts a new token -> events -> free finished slots.
+#include "anvil/infer/scheduler.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "anvil/infer/engine.h"
+#include "anvil/infer/sequence.h"
+
+namespace anvil::infer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+Status cancelled(uint64_t id, const char* why) {
+  return Status(StatusCode::kCancelled, fmt::format("[infer.scheduler] request {} cancelled: {}", id, why));
+}
+
+}  // namespace
+
+struct Scheduler::Impl {
+  struct Request {
+    uint64_t id = 0;
+    ScheduledRequest req;
+    StreamSink sink;
+    Clock::time_point t_submit;
+  };
+  // A request holding a slot (scheduler thread only).
+  struct Running {
+    Request r;
+    int64_t slot = 0;
+    std::optional<SequenceState> seq;
+    int64_t n_prefilled = 0;  // prompt positions in the cache
+    int32_t next_token = -1;  // sampled, to decode at position `pos` (once the prompt is in)
+    int64_t pos = 0;
+    double queue_ms = 0.0, ttft_ms = 0.0;
+    int64_t n_tokens = 0;
+    bool prefilling() const { return n_prefilled < static_cast<int64_t>(r.req.prompt_ids.size()); }
+  };
+
+  SchedulerOptions opt;
+  std::unique_ptr<model::Transformer> model;  // heap: the engine points into it
+  std::unique_ptr<tok::Tokenizer> tok;
+  std::optional<Engine> engine;
+  int32_t eos = -1;
+  int64_t max_seq = 0;
+  int n_threads = 1;  // OpenMP threads of the forward: the creating thread's setting
+
+  mutable std::mutex mu;
+  std::condition_variable wake;   // the scheduler thread: work, a cancel or stop
+  std::condition_variable idle;   // drain(): nothing queued or running
+  std::deque<Request> waiting;
+  std::unordered_set<uint64_t> cancels;
+  uint64_t next_id = 1;
+  int64_t in_flight = 0;  // accepted requests whose final event has not been sent yet
+  bool draining = false, stopping = false;
+  SchedulerStats stats;
+
+  // Scheduler thread only.
+  std::vector<std::optional<Running>> slots;
+  std::vector<int64_t> order;  // running slots in admission order
+  std::vector<TokenInput> batch;
+  std::vector<int64_t> row_slot;  // forward row -> slot
+  std::vector<float> logits;
+  std::thread thread;
+
+  void loop();
+  // Sends the final event and releases the slot; counts the outcome.
+  void finish(Running& run, const std::string& tail, const Status& error);
+  void fail_waiting(Request& r, const Status& error);
+  // Sends one event; false when the sink asked to cancel.
+  static bool send(Running& run, StreamEvent e);
+  Status step();
+};
+
+bool Scheduler::Impl::send(Running& run, StreamEvent e) {
+  e.request_id = run.r.id;
+  e.n_prompt_tokens = static_cast<int64_t>(run.r.req.prompt_ids.size());
+  e.n_tokens = run.n_tokens;
+  e.queue_ms = run.queue_ms;
+  e.ttft_ms = run.ttft_ms;
+  return run.r.sink(e);
+}
+
+void Scheduler::Impl::finish(Running& run, const std::string& tail, const Status& error) {
+  StreamEvent e;
+  e.text = tail, e.final = true, e.error = error;
+  if (run.seq) e.finish = run.seq->finish();
+  const int64_t slot = run.slot;
+  engine->cache().clear(slot);
+  order.erase(std::find(order.begin(), order.end(), slot));
+  {  // stats first: a consumer that reads them after its final event sees this request counted
+    std::lock_guard<std::mutex> lock(mu);
+    if (error.ok()) ++stats.n_completed;
+    else if (error.code() == StatusCode::kCancelled) ++stats.n_cancelled;
+    else ++stats.n_failed;
+    stats.running = static_cast<int64_t>(order.size());
+    stats.kv_used_tokens = 0;
+    for (int64_t s : order) stats.kv_used_tokens += engine->cache().length(s);
+  }
+  send(run, std::move(e));
+  slots[static_cast<size_t>(slot)].reset();  // `run` dies here
+  std::lock_guard<std::mutex> lock(mu);
+  --in_flight;
+}
+
+void Scheduler::Impl::fail_waiting(Request& r, const Status& error) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (error.code() == StatusCode::kCancelled) ++stats.n_cancelled;
+    else ++stats.n_failed;
+  }
+  StreamEvent e;
+  e.request_id = r.id, e.final = true, e.error = error;
+  e.n_prompt_tokens = static_cast<int64_t>(r.req.prompt_ids.size());
+  r.sink(e);
+  std::lock_guard<std::mutex> lock(mu);
+  --in_flight;
+}
+
+Status Scheduler::Impl::step() {
+  const int64_t V = engine->vocab_size();
+  // Decode tokens first (one per running sequence past its prompt), then prefill chunks in admission order.
+  batch.clear();
+  row_slot.clear();
+  for (int64_t s : order) {
+    const Running& run = *slots[static_cast<size_t>(s)];
+    if (run.prefilling()) continue;
+    batch.push_back(TokenInput{.slot = s, .token = run.next_token, .pos = run.pos});
+    row_slot.push_back(s);
+  }
+  for (int64_t s : order) {
+    const Running& run = *slots[static_cast<size_t>(s)];
+    const auto budget = opt.max_batch_tokens - static_cast<int64_t>(batch.size());
+    if (!run.prefilling() || budget <= 0) continue;
+    const auto& p = run.r.req.prompt_ids;
+    const int64_t n = std::min({opt.prefill_chunk, budget, static_cast<int64_t>(p.size()) - run.n_prefilled});
+    for (int64_t i = 0; i < n; ++i)
+      batch.push_back(TokenInput{.slot = s, .token = p[static_cast<size_t>(run.n_prefilled + i)],
+                                 .pos = run.n_prefilled + i});
+    row_slot.push_back(s);
+  }
+  if (batch.empty()) return ok_status();
+  ANVIL_ASSIGN_OR_RETURN(int64_t n_rows, engine->forward(batch, LogitsFor::kLastOfRun, logits.data()));
+  ANVIL_CHECK(n_rows == static_cast<int64_t>(row_slot.size()), "scheduler: {} logits rows for {} runs", n_rows,
+              row_slot.size());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stats.last_batch_tokens = static_cast<int64_t>(batch.size());
+    ++stats.n_forwards;
+    stats.kv_used_tokens = 0;
+    for (int64_t s : order) stats.kv_used_tokens += engine->cache().length(s);
+  }
+  const auto now = Clock::now();
+  for (int64_t row = 0; row < n_rows; ++row) {
+    Running& run = *slots[static_cast<size_t>(row_slot[static_cast<size_t>(row)])];
+    if (run.prefilling()) {
+      run.n_prefilled = engine->cache().length(run.slot);
+      if (run.prefilling()) continue;  // more chunks to go; this row predicts nothing yet
+      run.pos = run.n_prefilled;
+    } else {
+      ++run.pos;  // next_token went in at pos
+    }
+    ANVIL_ASSIGN_OR_RETURN(SeqStep s, run.seq->step(logits.data() + row * V, run.pos, max_seq));
+    if (run.pos == run.n_prefilled) run.ttft_ms = ms_between(run.r.t_submit, now);
+    bool alive = true;
+    if (s.emitted) {
+      ++run.n_tokens;
+      StreamEvent e;
+      e.token = s.id, e.logprob = s.logprob, e.text = std::move(s.text);
+      alive = send(run, std::move(e));
+    }
+    if (!alive) finish(run, {}, cancelled(run.r.id, "the consumer went away"));
+    else if (s.done) finish(run, run.seq->finish_tail(), ok_status());
+    else run.next_token = s.id;
+  }
+  return ok_status();
+}
+
+void Scheduler::Impl::loop() {
+  omp_set_num_threads(n_threads);  // a new thread starts from the default, not the creator's setting
+  for (;;) {
+    std::vector<Request> dropped;  // cancelled while still queued
+    std::vector<int64_t> cancel_running;
+    bool stop = false;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      wake.wait(lock, [&] { return stopping || !waiting.empty() || !order.empty() || !cancels.empty(); });
+      stop = stopping;
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (stop || cancels.erase(it->id)) {
+          dropped.push_back(std::move(*it));
+          it = waiting.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (int64_t s : order)
+        if (stop || cancels.erase(slots[static_cast<size_t>(s)]->r.id)) cancel_running.push_back(s);
+      cancels.clear();  // ids of requests already finished (or never known)
+      const auto now = Clock::now();
+      for (size_t s = 0; s < slots.size() && !stop && !waiting.empty(); ++s) {
+        if (slots[s]) continue;
+        Running run;
+        run.r = std::move(waiting.front()), run.slot = static_cast<int64_t>(s);
+        waiting.pop_front();
+        run.queue_ms = ms_between(run.r.t_submit, now);
+        run.seq.emplace(*tok, run.r.req.sampling, engine->vocab_size(), eos, run.r.req.prompt_ids);
+        engine->cache().clear(static_cast<int64_t>(s));
+        slots[s] = std::move(run);
+        order.push_back(static_cast<int64_t>(s));
+      }
+      stats.waiting = static_cast<int64_t>(waiting.size());
+      stats.running = static_cast<int64_t>(order.size());  // before unlocking: drain() reads it
+    }
+    for (Request& r : dropped)
+      fail_waiting(r, cancelled(r.id, stop ? "the scheduler is shutting down" : "cancel() while queued"));
+    for (int64_t s : cancel_running)
+      finish(*slots[static_cast<size_t>(s)], {},
+             cancelled(slots[static_cast<size_t>(s)]->r.id, stop ? "the scheduler is shutting down" : "cancel()"));
+    if (stop) break;
+
+    const Status st = step();
+    if (!st.ok()) {  // the engine refused a batch: an invariant broke; fail what runs, keep serving
+      const std::vector<int64_t> failed = order;
+      for (int64_t s : failed) finish(*slots[static_cast<size_t>(s)], {}, st);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    stats.kv_used_tokens = 0;
+    for (int64_t s : order) stats.kv_used_tokens += engine->cache().length(s);
+    if (in_flight == 0) idle.notify_all();
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  stats.running = 0, stats.kv_used_tokens = 0, stats.waiting = 0;
+  idle.notify_all();
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(model::Transformer model, tok::Tokenizer tokenizer,
+                                                     const SchedulerOptions& opt) {
+  const auto n_tok = static_cast<int64_t>(tokenizer.vocab_size());
+  if (n_tok > model.config().vocab_size)
+    return invalid_argument("[infer.scheduler] the tokenizer has {} tokens but the model only {} embeddings", n_tok,
+                            model.config().vocab_size);
+  if (opt.max_running <= 0 || opt.max_queue < 0 || opt.prefill_chunk <= 0 || opt.max_batch_tokens < opt.max_running)
+    return invalid_argument("[infer.scheduler] need max_running > 0 (got {}), max_queue >= 0 (got {}), prefill_chunk "
+                            "> 0 (got {}), max_batch_tokens >= max_running (got {})",
+                            opt.max_running, opt.max_queue, opt.prefill_chunk, opt.max_batch_tokens);
+  auto impl = std::make_unique<Impl>();
+  impl->opt = opt;
+  impl->model = std::make_unique<model::Transformer>(std::move(model));
+  impl->tok = std::make_unique<tok::Tokenizer>(std::move(tokenizer));
+  ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(*impl->model, {.n_slots = opt.max_running, .max_seq = opt.max_seq,
+                                                                 .max_batch_tokens = opt.max_batch_tokens}));
+  impl->engine.emplace(std::move(e));
+  impl->eos = find_eos_id(*impl->tok);
+  impl->max_seq = impl->engine->cache().max_seq();
+  impl->slots.resize(static_cast<size_t>(opt.max_running));
+  impl->order.reserve(static_cast<size_t>(opt.max_running));
+  impl->batch.reserve(static_cast<size_t>(opt.max_batch_tokens));
+  impl->logits.resize(static_cast<size_t>(opt.max_running * impl->engine->vocab_size()));
+  impl->stats.kv_capacity_tokens = opt.max_running * impl->max_seq;
+  impl->n_threads = omp_get_max_threads();
+  Impl* p = impl.get();
+  impl->thread = std::thread([p] { p->loop(); });
+  return std::unique_ptr<Scheduler>(new Scheduler(std::move(impl)));
+}
+
+Scheduler::Scheduler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  impl_->thread.join();
+}
+
+Result<uint64_t> Scheduler::submit(ScheduledRequest request, StreamSink sink) {
+  Impl& m = *impl_;
+  if (!sink) return invalid_argument("[infer.scheduler] submit without a sink");
+  const auto n_prompt = static_cast<int64_t>(request.prompt_ids.size());
+  ANVIL_RETURN_IF_ERROR(validate_request(request.prompt_ids, request.sampling,
+                                         static_cast<int64_t>(m.tok->vocab_size()), "infer.scheduler"));
+  if (n_prompt >= m.max_seq)
+    return invalid_argument("[infer.scheduler] prompt of {} tokens leaves no room in a context of {} (max_seq)",
+                            n_prompt, m.max_seq);
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.draining || m.stopping) return unavailable("[infer.scheduler] draining: no new requests are accepted");
+    // Queued requests that free slots will take at the next step do not count against max_queue.
+    const int64_t free_slots = m.opt.max_running - m.stats.running;
+    if (static_cast<int64_t>(m.waiting.size()) >= m.opt.max_queue + free_slots)
+      return resource_exhausted("[infer.scheduler] queue full: {} requests waiting (max_queue {}), {} running",
+                                m.waiting.size(), m.opt.max_queue, m.stats.running);
+    id = m.next_id++;
+    ++m.in_flight;
+    m.waiting.push_back(Impl::Request{.id = id, .req = std::move(request), .sink = std::move(sink),
+                                      .t_submit = Clock::now()});
+    m.stats.waiting = static_cast<int64_t>(m.waiting.size());
+  }
+  m.wake.notify_one();
+  return id;
+}
+
+void Scheduler::cancel(uint64_t request_id) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (request_id == 0 || request_id >= impl_->next_id) return;
+    impl_->cancels.insert(request_id);
+  }
+  impl_->wake.notify_one();
+}
+
+void Scheduler::drain() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->draining = true;
+  impl_->idle.wait(lock, [&] {
+    return impl_->stopping || impl_->in_flight == 0;
+  });
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+const tok::Tokenizer& Scheduler::tokenizer() const { return *impl_->tok; }
+const model::ModelConfig& Scheduler::config() const { return impl_->model->config(); }
+int32_t Scheduler::eos_id() const { return impl_->eos; }
+
+}  // namespace anvil::infer

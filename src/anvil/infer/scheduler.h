@@ -1,0 +1,99 @@
+// Scheduler: continuous batching over one Engine. Requests are submitted from any thread; one scheduler
+// thread loops { admit waiting requests into free slots; build one batch = one decode token for every
+// running sequence + a chunk of at most prefill_chunk prompt tokens for sequences still prefilling
+// (so a long prompt never stalls decoding); Engine::forward; sample per sequence; stream events }.
+// Invariants: a sequence's tokens are what Generator::generate_ids gives for the same request (both drive
+// one SequenceState per sequence; the logits rows agree to fp32 rounding, not bit for bit, because the
+// engine's linear layers use small_linear for forwards of <= 8 rows and sgemm above, which sum in different
+// orders: tokens match unless two candidates tie within that rounding); the waiting queue and the slots
+// are bounded (submit() fails fast with kResourceExhausted instead of growing); a sink returning false
+// cancels its request at once and frees its slot (the sink still gets the one final event).
+// Follows vLLM / Orca iteration-level scheduling (Yu et al., OSDI '22) with chunked prefill (Sarathi).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "anvil/base/status.h"
+#include "anvil/infer/generator.h"
+#include "anvil/infer/sampler.h"
+#include "anvil/model/transformer.h"
+#include "anvil/tokenizer/tokenizer.h"
+
+namespace anvil::infer {
+
+struct SchedulerOptions {
+  int64_t max_running = 8;         // sequences decoding at once (= engine slots)
+  int64_t max_queue = 64;          // requests waiting for a slot; beyond it submit() -> kResourceExhausted
+  int64_t max_seq = 0;             // positions per sequence (prompt + completion); 0 = the model's max_seq
+  int64_t prefill_chunk = 64;      // prompt tokens one sequence may prefill per step
+  int64_t max_batch_tokens = 256;  // tokens per Engine::forward (decode tokens first, then prefill chunks)
+};
+
+struct ScheduledRequest {
+  std::vector<int32_t> prompt_ids;  // already encoded (the caller applies any chat template); non-empty
+  SamplingOptions sampling;         // as for Generator (stop strings, stop ids, max_tokens, logprobs, seed)
+};
+
+// What a request's sink receives, on the scheduler thread (keep the sink cheap; never block in it).
+// Exactly one event has final = true; it carries finish (or error when !error.ok()) and the totals.
+struct StreamEvent {
+  uint64_t request_id = 0;
+  int32_t token = -1;          // the sampled id (-1 on a final event that only carries the tail / error)
+  float logprob = 0.0f;        // when sampling.logprobs
+  std::string text;            // text released by this token (may be empty: held back for UTF-8 / stop)
+  bool final = false;
+  FinishReason finish = FinishReason::kLength;
+  Status error;                // on a final event: why the request failed (e.g. prompt too long)
+  int64_t n_prompt_tokens = 0;
+  int64_t n_tokens = 0;        // tokens generated so far
+  double queue_ms = 0.0;       // submit -> admitted into a slot (set on every event)
+  double ttft_ms = 0.0;        // submit -> first token sampled (set from the first token on)
+};
+// Returns false when the consumer is gone (client disconnected): the request is cancelled.
+using StreamSink = std::function<bool(const StreamEvent&)>;
+
+struct SchedulerStats {
+  int64_t waiting = 0;           // queue depth
+  int64_t running = 0;           // sequences holding a slot
+  int64_t kv_used_tokens = 0;    // positions held in the cache over all slots
+  int64_t kv_capacity_tokens = 0;
+  int64_t last_batch_tokens = 0; // tokens in the latest forward
+  uint64_t n_forwards = 0;
+  uint64_t n_completed = 0, n_cancelled = 0, n_failed = 0;
+};
+
+class Scheduler {
+ public:
+  // Starts the scheduler thread. The model and tokenizer are owned by the scheduler. The forward uses as
+  // many OpenMP threads as the calling thread would (omp_get_max_threads() at create()).
+  static Result<std::unique_ptr<Scheduler>> create(model::Transformer model, tok::Tokenizer tokenizer,
+                                                   const SchedulerOptions& opt);
+  ~Scheduler();  // stops the thread; requests still in flight get a final event with kCancelled
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request; returns its id. Fails now (no event is sent) with kInvalidArgument for a bad
+  // request (empty prompt, ids outside the vocabulary, prompt too long for max_seq, bad sampling values),
+  // kResourceExhausted when the queue is full, kUnavailable after drain() began.
+  Result<uint64_t> submit(ScheduledRequest request, StreamSink sink);
+  // Cancels a request wherever it is (queued or running); its sink gets a final event with kCancelled.
+  void cancel(uint64_t request_id);
+  // Stops admitting new requests and blocks until every accepted request has finished.
+  void drain();
+
+  SchedulerStats stats() const;
+  const tok::Tokenizer& tokenizer() const;
+  const model::ModelConfig& config() const;
+  int32_t eos_id() const;  // as Generator::eos_id()
+
+ private:
+  struct Impl;
+  explicit Scheduler(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace anvil::infer
