@@ -1,0 +1,163 @@
+// `anvil serve`: load a model directory and serve it over the OpenAI-compatible HTTP API (serve/
+// HttpServer) and, with --grpc-port, gRPC (serve/grpc GrpcServer), both over one infer::Scheduler.
+// Prints the listening addresses on stdout once bound (port 0 picks a free port). SIGTERM / SIGINT: stop taking requests, let in-flight ones finish, exit 0.
+// Parsing, signals and printing only; the work is in serve/ and infer/.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "anvil/cli/command.h"
+#include "anvil/infer/chat_template.h"
+#include "anvil/infer/scheduler.h"
+#include "anvil/serve/grpc/grpc_server.h"
+#include "anvil/serve/http_server.h"
+#include "anvil/serve/metrics.h"
+#include "anvil/tokenizer/formats.h"
+
+namespace anvil::cli {
+namespace {
+
+struct ServeArgs {
+  std::string model_dir, tokenizer, model_name;
+  serve::HttpOptions http;
+  int grpc_port = -1;  // -1 = no gRPC
+  infer::SchedulerOptions sched;
+};
+
+std::string default_model_name(const std::string& dir) {
+  std::filesystem::path p(dir);
+  if (!p.has_filename()) p = p.parent_path();  // "runs/x/" -> "x"
+  return p.filename().string();
+}
+
+int run_serve(const GlobalOptions& g, ServeArgs& a) {
+  // Block the shutdown signals before any thread exists (every thread inherits the mask), then wait for
+  // them with sigwait on this thread: no async-signal-safety constraints on what shutdown does.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  make_cli_context(g);
+  std::string tok_path = a.tokenizer;
+  if (tok_path.empty()) {
+    tok_path = (std::filesystem::path(a.model_dir) / "tokenizer.json").string();
+    if (!std::filesystem::exists(tok_path)) {
+      std::fprintf(stderr, "anvil serve: no --tokenizer given and '%s' does not exist\n", tok_path.c_str());
+      return 2;
+    }
+  }
+  auto tok = tok::load_tokenizer_json(tok_path);
+  if (!tok.ok()) return report_failure("serve", tok.status());
+  auto model = model::Transformer::load(a.model_dir);
+  if (!model.ok()) return report_failure("serve", model.status());
+  auto chat_template = infer::ChatTemplate::load(a.model_dir);
+  if (!chat_template.ok()) return report_failure("serve", chat_template.status());
+  auto scheduler = infer::Scheduler::create(std::move(*model), std::move(*tok), a.sched);
+  if (!scheduler.ok()) return report_failure("serve", scheduler.status());
+  infer::Scheduler& sched = **scheduler;
+
+  a.http.model_name = a.model_name.empty() ? default_model_name(a.model_dir) : a.model_name;
+  a.http.seed = g.seed;
+  serve::ServeMetrics metrics(a.http.model_name);
+  auto server = serve::HttpServer::start(sched, a.sched, metrics, *chat_template, a.http);
+  if (!server.ok()) return report_failure("serve", server.status());
+  std::unique_ptr<serve::GrpcServer> grpc;
+  if (a.grpc_port >= 0) {
+    auto started = serve::GrpcServer::start(sched, metrics, *chat_template,
+                                            {.host = a.http.host, .port = a.grpc_port, .api_key = a.http.api_key,
+                                             .model_name = a.http.model_name,
+                                             .shutdown_grace_s = a.http.shutdown_grace_s});
+    if (!started.ok()) return report_failure("serve", started.status());
+    grpc = std::move(*started);
+  }
+
+  if (grpc) std::printf("anvil serve: gRPC anvil.v1.Inference on %s:%d\n", a.http.host.c_str(), grpc->port());
+  const model::ModelConfig& cfg = sched.config();
+  std::printf("anvil serve: listening on http://%s:%d (model '%s': %ld layers, d_model %ld, context %ld; "
+              "max_running %ld, max_queue %ld%s)\n",
+              a.http.host.c_str(), (*server)->port(), a.http.model_name.c_str(), cfg.n_layer, cfg.d_model,
+              cfg.max_seq, a.sched.max_running, a.sched.max_queue, a.http.api_key.empty() ? "" : ", API key required");
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  const infer::SchedulerStats s = sched.stats();
+  std::fprintf(stderr, "anvil serve: %s: draining (%ld running, %ld waiting), new requests get 503\n",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", s.running, s.waiting);
+  if (grpc) grpc->begin_drain();
+  (*server)->shutdown();
+  if (grpc) grpc->shutdown();
+  sched.drain();
+  std::fprintf(stderr, "anvil serve: stopped after %lu completed requests\n", sched.stats().n_completed);
+  return 0;
+}
+
+}  // namespace
+
+Command register_serve(CLI::App& app, const GlobalOptions& g) {
+  Command c;
+  c.app = app.add_subcommand(
+      "serve",
+      "Serve a model directory over an OpenAI-compatible HTTP API: GET /v1/models, POST /v1/completions and "
+      "/v1/chat/completions (\"stream\": true for server-sent events), GET /health, GET /metrics (Prometheus). "
+      "Requests are batched continuously (up to --max-running decoding at once, --max-queue waiting; beyond "
+      "that 429). Chat prompts use MODEL/chat_template.json when present. Binds 127.0.0.1 unless --host says "
+      "otherwise; prints the address once listening. --grpc-port adds gRPC (streaming Generate, Health) over the same scheduler. SIGTERM/SIGINT: new requests get 503, in-flight ones "
+      "finish, then exit 0. docs/serve.md.");
+  auto a = std::make_shared<ServeArgs>();
+  serve::HttpOptions& h = a->http;
+  infer::SchedulerOptions& s = a->sched;
+  c.app->add_option("--model", a->model_dir, "model directory (config.json + model.safetensors)")->required();
+  c.app->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
+  c.app->add_option("--model-name", a->model_name, "model id clients send (default: the directory's name)");
+  c.app->add_option("--host", h.host, "address to bind")->capture_default_str();
+  c.app->add_option("--port", h.port, "port (0 = any free port; the chosen one is printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  c.app->add_option("--grpc-port", a->grpc_port,
+                    "also serve gRPC anvil.v1.Inference (proto/anvil/v1/inference.proto) on this port; 0 = any "
+                    "free port, -1 = no gRPC")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
+  c.app->add_option("--api-key", h.api_key, "require 'Authorization: Bearer KEY' on /v1/* and gRPC Generate")
+      ->envname("ANVIL_API_KEY");
+  c.app->add_option("--max-running", s.max_running, "sequences decoding at once (KV cache slots)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  c.app->add_option("--max-queue", s.max_queue, "requests waiting for a slot; more get 429")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{65536}));
+  c.app->add_option("--max-seq", s.max_seq, "context per sequence (prompt + completion); 0 = the model's")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  c.app->add_option("--prefill-chunk", s.prefill_chunk, "prompt tokens one sequence prefills per step")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  c.app->add_option("--max-batch-tokens", s.max_batch_tokens, "tokens per forward pass")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  c.app->add_option("--max-body-bytes", h.max_body_bytes, "larger request bodies get 413")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  c.app->add_option("--max-prompt-tokens", h.max_prompt_tokens,
+                    "longer prompts get 400 context_length_exceeded (0 = the context - 1)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  c.app->add_option("--max-tokens-limit", h.limits.max_tokens_limit,
+                    "largest max_tokens a request may ask for; also the chat default")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  c.app->add_option("--shutdown-grace", h.shutdown_grace_s,
+                    "seconds in-flight requests get after SIGTERM before they are cancelled")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  c.run = [&g, a]() -> int { return run_serve(g, *a); };
+  return c;
+}
+
+}  // namespace anvil::cli

@@ -1,0 +1,242 @@
+// POST /v1/completions and /v1/chat/completions (see http_server.h): drain and auth checks, parse and
+// validate, render the chat template, encode, enforce the prompt limit, submit to the scheduler, then
+// either wait for the final event and answer one JSON object, or stream SSE chunks as events arrive
+// (all events waiting are coalesced into one chunk). A stream whose client is gone (a write fails) closes
+// its channel and cancels the scheduler request. Metrics: TTFT and queue time from the scheduler's event,
+// inter-token gaps from event arrival times, end-to-end from submit to the final event; status 499 for
+// a client that left (nginx's convention), or a failed stream's error status.
+#include <algorithm>
+#include <ctime>
+#include <memory>
+
+#include "anvil/serve/http_impl.h"
+
+namespace anvil::serve {
+namespace {
+
+// State of one generation request, shared by its handler, its content provider and its releaser (all on
+// the worker thread that answers it; the scheduler thread only touches `channel`).
+struct Generation {
+  HttpServer::Impl* server = nullptr;
+  ApiKind kind = ApiKind::kCompletion;
+  std::string endpoint;
+  ResponseMeta meta;
+  bool stream = false, include_usage = false, logprobs = false;
+  size_t prompt_bytes = 0;
+  double submitted_s = 0.0;
+  uint64_t request_id = 0;
+  std::shared_ptr<EventChannel> channel = std::make_shared<EventChannel>();
+
+  bool role_sent = false, saw_token = false, finished = false, ended = false;
+  double last_token_s = 0.0;
+  size_t streamed_bytes = 0;
+  infer::StreamEvent final_event;
+
+  // Metrics for one event; appends its text and logprob. Returns true on the final event.
+  bool consume(const TimedEvent& te, std::string& text, std::vector<TokenLogprob>& lps) {
+    const infer::StreamEvent& e = te.event;
+    ServeMetrics& m = server->metrics;
+    if (e.token >= 0) {
+      if (!saw_token) {
+        m.observe_queue(e.queue_ms / 1000.0);
+        m.observe_ttft(e.ttft_ms / 1000.0);
+      } else {
+        m.observe_inter_token(te.arrived_s - last_token_s);
+      }
+      saw_token = true;
+      last_token_s = te.arrived_s;
+      if (logprobs)
+        lps.push_back({.token = server->sched.tokenizer().token_bytes(static_cast<uint32_t>(e.token)),
+                       .logprob = e.logprob});
+    }
+    text += e.text;
+    if (!e.final) return false;
+    finished = true;
+    final_event = e;
+    m.observe_e2e(te.arrived_s - submitted_s);
+    m.on_tokens(e.n_prompt_tokens, e.n_tokens);
+    return true;
+  }
+
+  // The request is over (answered, failed or abandoned): metrics and in-flight bookkeeping, once.
+  void end(int status) {
+    if (ended) return;
+    ended = true;
+    server->metrics.on_request(endpoint, status);
+    server->end_request(request_id);
+  }
+
+  // Client gone: stop the scheduler's work for it.
+  void abandon() {
+    channel->close();
+    server->sched.cancel(request_id);
+    end(499);
+  }
+
+  // SSE provider: one call per batch of events; false ends the response (client gone).
+  bool provide(httplib::DataSink& sink) {
+    if (finished) return false;  // not reached: the stream ended with sink.done()
+    std::string out;
+    if (kind == ApiKind::kChat && !role_sent) out += sse_role_chunk(meta, include_usage);
+    role_sent = true;
+    std::vector<TimedEvent> events;
+    channel->pop_all(events);
+    std::string text;
+    std::vector<TokenLogprob> lps;
+    for (const TimedEvent& te : events)
+      if (consume(te, text, lps)) break;
+    if (!text.empty() || !lps.empty()) {
+      out += sse_text_chunk(kind, meta, text, logprobs ? &lps : nullptr, prompt_bytes + streamed_bytes, include_usage);
+      streamed_bytes += text.size();
+    }
+    int status = 200;
+    if (finished) {
+      if (!final_event.error.ok()) {
+        const ApiError err = api_error(final_event.error);
+        status = err.http_status;
+        out += sse_error_chunk(err);
+      } else {
+        out += sse_finish_chunk(kind, meta, final_event.finish, include_usage);
+        if (include_usage) out += sse_usage_chunk(kind, meta, final_event.n_prompt_tokens, final_event.n_tokens);
+      }
+      out += kSseDone;
+    }
+    if (!out.empty() && !sink.write(out.data(), out.size())) {
+      abandon();
+      return false;
+    }
+    if (finished) {
+      sink.done();
+      end(status);
+    }
+    return true;
+  }
+};
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: distinct, well-spread default seeds
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::string& body, httplib::Response& res,
+                                       ApiKind kind) {
+  const bool chat = kind == ApiKind::kChat;
+  const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
+  begin_request();
+  auto fail = [&](const ApiError& e) {
+    reply_error(res, endpoint, e);
+    end_request(std::nullopt);
+  };
+  if (draining)
+    return fail({.http_status = 503,
+                 .message = "[http] the server is shutting down and takes no new requests",
+                 .type = "server_error",
+                 .code = "draining"});
+  if (!authorized(req))
+    return fail({.http_status = 401,
+                 .message = "[http] missing or wrong API key: send 'Authorization: Bearer <key>'",
+                 .code = "invalid_api_key"});
+  ApiResult<ApiRequest> parsed = parse_request(body, kind, opt.limits);
+  if (!parsed.ok()) return fail(parsed.error());
+  ApiRequest& r = parsed.value();
+  if (r.model != opt.model_name)
+    return fail({.http_status = 404,
+                 .message = fmt::format("[{}] the model '{}' does not exist; this server serves '{}'", endpoint, r.model,
+                                        opt.model_name),
+                 .param = "model",
+                 .code = "model_not_found"});
+
+  std::string prompt = std::move(r.prompt);
+  if (chat) {
+    Result<std::string> rendered = chat_template.render(r.messages);
+    if (!rendered.ok()) return fail({.http_status = 400, .message = rendered.status().message(), .param = "messages"});
+    prompt = std::move(*rendered);
+    for (const std::string& s : chat_template.stop())
+      if (std::find(r.sampling.stop.begin(), r.sampling.stop.end(), s) == r.sampling.stop.end())
+        r.sampling.stop.push_back(s);
+  }
+  // Chat templates may contain special tokens (<|im_start|>, ...); a raw completion prompt is plain text,
+  // as `anvil generate` encodes it.
+  const tok::Tokenizer& tokenizer = sched.tokenizer();
+  const std::vector<uint32_t> encoded =
+      tokenizer.encode(prompt, {.special = chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
+  infer::ScheduledRequest sr;
+  sr.prompt_ids.assign(encoded.begin(), encoded.end());
+  if (sr.prompt_ids.empty() && sched.eos_id() >= 0) sr.prompt_ids.push_back(sched.eos_id());  // as Generator
+  const char* prompt_param = chat ? "messages" : "prompt";
+  if (sr.prompt_ids.empty())
+    return fail({.http_status = 400,
+                 .message = fmt::format("[{}] the prompt is empty and the tokenizer has no end-of-text token to "
+                                        "condition on", endpoint),
+                 .param = prompt_param});
+  const auto n_prompt = static_cast<int64_t>(sr.prompt_ids.size());
+  if (n_prompt > max_prompt_tokens)
+    return fail({.http_status = 400,
+                 .message = fmt::format("[{}] the prompt has {} tokens; this server accepts at most {} (context {}, "
+                                        "--max-prompt-tokens)", endpoint, n_prompt, max_prompt_tokens,
+                                        sched.config().max_seq),
+                 .param = prompt_param,
+                 .code = "context_length_exceeded"});
+  const uint64_t n = n_requests.fetch_add(1) + 1;
+  sr.sampling = std::move(r.sampling);
+  sr.sampling.seed = r.seed.value_or(opt.seed ^ mix64(n));
+
+  auto g = std::make_shared<Generation>();
+  g->server = this;
+  g->kind = kind;
+  g->endpoint = endpoint;
+  g->meta = {.id = fmt::format("{}-{:016x}{:08x}", chat ? "chatcmpl" : "cmpl", mix64(id_salt ^ n), n),
+             .model = opt.model_name,
+             .created = static_cast<int64_t>(std::time(nullptr))};
+  g->stream = r.stream;
+  g->include_usage = r.include_usage;
+  g->logprobs = sr.sampling.logprobs;
+  g->prompt_bytes = prompt.size();
+  g->submitted_s = wall_seconds();
+  std::shared_ptr<EventChannel> channel = g->channel;
+  Result<uint64_t> id = sched.submit(std::move(sr), [channel](const infer::StreamEvent& e) { return channel->push(e); });
+  if (!id.ok()) {
+    ApiError e = api_error(id.status());
+    if (e.http_status == 400) e.param = prompt_param;
+    return fail(e);
+  }
+  g->request_id = *id;
+  track_request(*id);
+
+  if (g->stream) {
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream", [g](size_t, httplib::DataSink& sink) { return g->provide(sink); },
+        [g](bool) {
+          if (!g->finished) g->abandon();  // never reached its end: the client or the connection failed
+        });
+    return;
+  }
+
+  CompletionResult out{.with_logprobs = g->logprobs, .text_offset = g->prompt_bytes};
+  std::vector<TimedEvent> events;
+  while (!g->finished) {
+    channel->pop_all(events);
+    for (const TimedEvent& te : events)
+      if (g->consume(te, out.text, out.logprobs)) break;
+  }
+  const infer::StreamEvent& fin = g->final_event;
+  if (!fin.error.ok()) {
+    const ApiError e = api_error(fin.error);
+    res.status = e.http_status;
+    res.set_content(error_body(e), "application/json");
+    return g->end(e.http_status);
+  }
+  out.finish = fin.finish;
+  out.n_prompt_tokens = fin.n_prompt_tokens;
+  out.n_completion_tokens = fin.n_tokens;
+  res.set_content(response_body(kind, g->meta, out), "application/json");
+  g->end(200);
+}
+
+}  // namespace anvil::serve

@@ -1,0 +1,162 @@
+// Response JSON for the OpenAI API (see openai.h): whole responses, SSE chunks, errors, the model list.
+// Keys keep OpenAI's order (ordered_json); text that is not valid UTF-8 (a token holding part of a
+// character) is written with U+FFFD instead of failing. Shapes: the API reference's "completion object",
+// "chat completion object" and "chat completion chunk object".
+#include <nlohmann/json.hpp>
+
+#include "anvil/serve/openai.h"
+
+namespace anvil::serve {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
+
+std::string sse(const ojson& j) { return "data: " + dump(j) + "\n\n"; }
+
+ojson null_or(const std::string& s) { return s.empty() ? ojson(nullptr) : ojson(s); }
+
+ojson usage(int64_t n_prompt, int64_t n_completion) {
+  return {{"prompt_tokens", n_prompt}, {"completion_tokens", n_completion}, {"total_tokens", n_prompt + n_completion}};
+}
+
+// /v1/completions logprobs: parallel arrays; text_offset is where each token's text starts.
+ojson completion_logprobs(const std::vector<TokenLogprob>& lps, size_t text_offset) {
+  ojson tokens = ojson::array(), values = ojson::array(), offsets = ojson::array();
+  for (const TokenLogprob& t : lps) {
+    tokens.push_back(t.token);
+    values.push_back(t.logprob);
+    offsets.push_back(text_offset);
+    text_offset += t.token.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", nullptr}, {"text_offset", offsets}};
+}
+
+// /v1/chat/completions logprobs: {"content": [{token, logprob, bytes, top_logprobs: []}]}.
+ojson chat_logprobs(const std::vector<TokenLogprob>& lps) {
+  ojson content = ojson::array();
+  for (const TokenLogprob& t : lps) {
+    ojson bytes = ojson::array();
+    for (unsigned char c : t.token) bytes.push_back(static_cast<int>(c));
+    content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes}, {"top_logprobs", ojson::array()}});
+  }
+  return {{"content", content}};
+}
+
+ojson chunk_head(ApiKind kind, const ResponseMeta& meta) {
+  return {{"id", meta.id},
+          {"object", kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
+          {"created", meta.created},
+          {"model", meta.model}};
+}
+
+}  // namespace
+
+std::string error_body(const ApiError& e) {
+  ojson j = {{"error",
+              {{"message", e.message}, {"type", e.type}, {"param", null_or(e.param)}, {"code", null_or(e.code)}}}};
+  return dump(j);
+}
+
+ApiError api_error(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:
+      return {.http_status = 400, .message = s.message()};
+    case StatusCode::kNotFound:
+      return {.http_status = 404, .message = s.message(), .code = "not_found"};
+    case StatusCode::kResourceExhausted:
+      return {.http_status = 429, .message = s.message(), .type = "rate_limit_error", .code = "queue_full"};
+    case StatusCode::kUnavailable:
+    case StatusCode::kCancelled:
+      return {.http_status = 503, .message = s.message(), .type = "server_error", .code = "unavailable"};
+    default:
+      return {.http_status = 500, .message = s.message(), .type = "server_error", .code = "internal_error"};
+  }
+}
+
+std::string response_body(ApiKind kind, const ResponseMeta& meta, const CompletionResult& r) {
+  const char* finish = infer::finish_reason_name(r.finish);
+  ojson choice;
+  if (kind == ApiKind::kChat) {
+    choice = {{"index", 0},
+              {"message", {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}}},
+              {"logprobs", r.with_logprobs ? chat_logprobs(r.logprobs) : ojson(nullptr)},
+              {"finish_reason", finish}};
+  } else {
+    choice = {{"text", r.text},
+              {"index", 0},
+              {"logprobs", r.with_logprobs ? completion_logprobs(r.logprobs, r.text_offset) : ojson(nullptr)},
+              {"finish_reason", finish}};
+  }
+  ojson j = {{"id", meta.id},
+             {"object", kind == ApiKind::kChat ? "chat.completion" : "text_completion"},
+             {"created", meta.created},
+             {"model", meta.model},
+             {"choices", ojson::array({choice})},
+             {"usage", usage(r.n_prompt_tokens, r.n_completion_tokens)}};
+  return dump(j);
+}
+
+std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage) {
+  ojson j = chunk_head(ApiKind::kChat, meta);
+  j["choices"] = ojson::array({{{"index", 0},
+                                {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                {"logprobs", nullptr},
+                                {"finish_reason", nullptr}}});
+  if (include_usage) j["usage"] = nullptr;
+  return sse(j);
+}
+
+std::string sse_text_chunk(ApiKind kind, const ResponseMeta& meta, std::string_view text,
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage) {
+  ojson j = chunk_head(kind, meta);
+  ojson choice;
+  if (kind == ApiKind::kChat) {
+    choice = {{"index", 0},
+              {"delta", {{"content", text}}},
+              {"logprobs", logprobs ? chat_logprobs(*logprobs) : ojson(nullptr)},
+              {"finish_reason", nullptr}};
+  } else {
+    choice = {{"text", text},
+              {"index", 0},
+              {"logprobs", logprobs ? completion_logprobs(*logprobs, text_offset) : ojson(nullptr)},
+              {"finish_reason", nullptr}};
+  }
+  j["choices"] = ojson::array({choice});
+  if (include_usage) j["usage"] = nullptr;
+  return sse(j);
+}
+
+std::string sse_finish_chunk(ApiKind kind, const ResponseMeta& meta, infer::FinishReason finish, bool include_usage) {
+  ojson j = chunk_head(kind, meta);
+  const char* reason = infer::finish_reason_name(finish);
+  if (kind == ApiKind::kChat)
+    j["choices"] = ojson::array({{{"index", 0}, {"delta", ojson::object()}, {"logprobs", nullptr}, {"finish_reason", reason}}});
+  else
+    j["choices"] = ojson::array({{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", reason}}});
+  if (include_usage) j["usage"] = nullptr;
+  return sse(j);
+}
+
+std::string sse_usage_chunk(ApiKind kind, const ResponseMeta& meta, int64_t n_prompt, int64_t n_completion) {
+  ojson j = chunk_head(kind, meta);
+  j["choices"] = ojson::array();
+  j["usage"] = usage(n_prompt, n_completion);
+  return sse(j);
+}
+
+std::string sse_error_chunk(const ApiError& e) { return "data: " + error_body(e) + "\n\n"; }
+
+std::string model_body(const std::string& model, int64_t created) {
+  return dump(ojson{{"id", model}, {"object", "model"}, {"created", created}, {"owned_by", "anvil"}});
+}
+
+std::string models_body(const std::string& model, int64_t created) {
+  ojson j = {{"object", "list"},
+             {"data", ojson::array({{{"id", model}, {"object", "model"}, {"created", created}, {"owned_by", "anvil"}}})}};
+  return dump(j);
+}
+
+}  // namespace anvil::serve

@@ -1,0 +1,65 @@
+// `anvil serve --grpc-port 0`: the gRPC front end of the real binary, next to HTTP over the same
+// scheduler. @grpc/grpc-js + @grpc/proto-loader read proto/anvil/v1/inference.proto; Health answers,
+// a greedy Generate stream equals the greedy /v1/completions text for the same prompt, the API key
+// guards Generate, and SIGTERM drains both front ends and exits 0.
+//   node grpc_serve_test.mjs ANVIL_BINARY WORK_DIR
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import * as h from './harness.mjs';
+
+h.requireNpmClients();
+const [anvil, work] = process.argv.slice(2);
+const grpc = h.requireClient('@grpc/grpc-js');
+const loader = h.requireClient('@grpc/proto-loader');
+const proto = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../proto/anvil/v1/inference.proto');
+const { Inference } = grpc.loadPackageDefinition(
+  loader.loadSync(proto, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })).anvil.v1;
+const modelDir = h.makeModelDir(anvil, `${work}/tiny`);
+const servers = [];
+after(() => { for (const s of servers) s.proc.kill('SIGKILL'); });
+
+function collect(client, request, md) {
+  return new Promise((resolve) => {
+    const out = { text: '', finish_reason: null, usage: null, code: 0 };
+    const call = client.Generate(request, md);
+    call.on('data', (m) => {
+      out.text += m.text;
+      if (m.finish_reason !== 'FINISH_REASON_UNSPECIFIED') { out.finish_reason = m.finish_reason; out.usage = m.usage; }
+    });
+    call.on('error', (e) => resolve({ ...out, code: e.code }));
+    call.on('end', () => resolve(out));
+  });
+}
+
+test('gRPC and HTTP serve the same model from one process', async () => {
+  const s = await h.startServer(anvil, modelDir, ['--model-name', 'tiny', '--grpc-port', '0', '--api-key', 'k1']);
+  servers.push(s);
+  const m = s.stdout().match(/gRPC anvil\.v1\.Inference on ([\d.]+):(\d+)/);
+  assert.ok(m, `no gRPC address in: ${s.stdout()}`);
+  const client = new Inference(`${m[1]}:${m[2]}`, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set('authorization', 'Bearer k1');
+
+  const health = await new Promise((resolve, reject) =>
+    client.Health({}, (err, r) => (err ? reject(err) : resolve(r))));
+  assert.equal(health.status, 'SERVING');
+  assert.equal(health.model, 'tiny');
+
+  const viaGrpc = await collect(client, { prompt: 'The cat', temperature: 0, max_tokens: 20 }, md);
+  assert.equal(viaGrpc.code, 0);
+  assert.equal(viaGrpc.finish_reason, 'FINISH_REASON_LENGTH');
+  assert.equal(viaGrpc.usage.completion_tokens, 20);
+  const viaHttp = await h.postJson(s.url, '/v1/completions',
+                                   { model: 'tiny', prompt: 'The cat', temperature: 0, max_tokens: 20 },
+                                   { Authorization: 'Bearer k1' });
+  assert.equal(viaHttp.status, 200, viaHttp.body);
+  assert.equal(viaGrpc.text, JSON.parse(viaHttp.body).choices[0].text);
+
+  const denied = await collect(client, { prompt: 'x', max_tokens: 2 }, new grpc.Metadata());
+  assert.equal(denied.code, grpc.status.UNAUTHENTICATED);
+
+  client.close();
+  s.proc.kill('SIGTERM');
+  assert.equal(await h.exited(s.proc), 0);
+});

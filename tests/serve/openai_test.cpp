@@ -1,0 +1,228 @@
+// The OpenAI wire format without a network: request parsing (defaults, accepted shapes, and one 400 per
+// bad field naming it as `param`), error bodies, and the response / SSE chunk shapes the openai clients
+// read (keys, object names, role delta first, usage chunk with empty choices, invalid UTF-8 replaced).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "anvil/serve/openai.h"
+
+namespace anvil::serve {
+namespace {
+
+using json = nlohmann::json;
+
+const ApiLimits kLimits{.max_tokens_limit = 512, .default_completion_tokens = 16};
+
+ApiRequest parse_ok(const std::string& body, ApiKind kind = ApiKind::kCompletion) {
+  ApiResult<ApiRequest> r = parse_request(body, kind, kLimits);
+  EXPECT_TRUE(r.ok()) << body << " -> " << (r.ok() ? "" : r.error().message);
+  return r.ok() ? std::move(r.value()) : ApiRequest{};
+}
+
+ApiError parse_error(const std::string& body, ApiKind kind = ApiKind::kCompletion) {
+  ApiResult<ApiRequest> r = parse_request(body, kind, kLimits);
+  EXPECT_FALSE(r.ok()) << body;
+  return r.ok() ? ApiError{} : r.error();
+}
+
+TEST(OpenAiParse, CompletionDefaultsAndFields) {
+  ApiRequest r = parse_ok(R"({"model":"m","prompt":"hi"})");
+  EXPECT_EQ(r.model, "m");
+  EXPECT_EQ(r.prompt, "hi");
+  EXPECT_EQ(r.sampling.max_tokens, 16);
+  EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);
+  EXPECT_FALSE(r.stream);
+  EXPECT_FALSE(r.seed.has_value());
+
+  r = parse_ok(R"({"model":"m","prompt":["one"],"max_tokens":7,"temperature":0,"top_p":0.5,"top_k":-1,
+                  "stop":"\n","seed":-3,"frequency_penalty":-2,"presence_penalty":2,"repetition_penalty":1.3,
+                  "logprobs":0,"stream":true,"stream_options":{"include_usage":true},"user":"u","n":1,
+                  "echo":false,"best_of":1,"suffix":null,"logit_bias":{}})");
+  EXPECT_EQ(r.prompt, "one");
+  EXPECT_EQ(r.sampling.max_tokens, 7);
+  EXPECT_EQ(r.sampling.temperature, 0.0f);
+  EXPECT_FLOAT_EQ(r.sampling.top_p, 0.5f);
+  EXPECT_EQ(r.sampling.top_k, 0);
+  EXPECT_EQ(r.sampling.stop, std::vector<std::string>{"\n"});
+  EXPECT_EQ(*r.seed, static_cast<uint64_t>(int64_t{-3}));
+  EXPECT_FLOAT_EQ(r.sampling.frequency_penalty, -2.0f);
+  EXPECT_FLOAT_EQ(r.sampling.presence_penalty, 2.0f);
+  EXPECT_FLOAT_EQ(r.sampling.repetition_penalty, 1.3f);
+  EXPECT_TRUE(r.sampling.logprobs);
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.include_usage);
+}
+
+TEST(OpenAiParse, ChatMessagesAndTokenLimits) {
+  ApiRequest r = parse_ok(R"({"model":"m","messages":[{"role":"developer","content":"be terse"},
+                              {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"name":"x"},
+                              {"role":"assistant","content":null}],"logprobs":true,"top_logprobs":0})",
+                          ApiKind::kChat);
+  ASSERT_EQ(r.messages.size(), 3u);
+  EXPECT_EQ(r.messages[0].role, "system");
+  EXPECT_EQ(r.messages[1].content, "a\nb");
+  EXPECT_EQ(r.messages[2].content, "");
+  EXPECT_EQ(r.sampling.max_tokens, kLimits.max_tokens_limit);  // chat default: the server's limit
+  EXPECT_TRUE(r.sampling.logprobs);
+  r = parse_ok(R"({"model":"m","messages":[{"role":"user","content":"q"}],"max_tokens":9,"max_completion_tokens":5})",
+               ApiKind::kChat);
+  EXPECT_EQ(r.sampling.max_tokens, 5);  // max_completion_tokens wins, as OpenAI documents
+  r = parse_ok(R"({"model":"m","messages":[{"role":"user","content":"q"}],"stop":["a","b"],"temperature":null})",
+               ApiKind::kChat);
+  EXPECT_EQ(r.sampling.stop.size(), 2u);
+}
+
+TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
+  struct Case {
+    const char* body;
+    const char* param;
+    ApiKind kind = ApiKind::kCompletion;
+  };
+  const Case cases[] = {
+      {R"({"prompt":"x"})", "model"},
+      {R"({"model":3,"prompt":"x"})", "model"},
+      {R"({"model":"m"})", "prompt"},
+      {R"({"model":"m","prompt":["a","b"]})", "prompt"},
+      {R"({"model":"m","prompt":[1,2]})", "prompt"},
+      {R"({"model":"m","prompt":"x","max_tokens":0})", "max_tokens"},
+      {R"({"model":"m","prompt":"x","max_tokens":"5"})", "max_tokens"},
+      {R"({"model":"m","prompt":"x","max_tokens":513})", "max_tokens"},
+      {R"({"model":"m","prompt":"x","max_tokens":18446744073709551615})", "max_tokens"},
+      {R"({"model":"m","prompt":"x","temperature":-0.1})", "temperature"},
+      {R"({"model":"m","prompt":"x","temperature":"0"})", "temperature"},
+      {R"({"model":"m","prompt":"x","top_p":1.5})", "top_p"},
+      {R"({"model":"m","prompt":"x","top_k":-2})", "top_k"},
+      {R"({"model":"m","prompt":"x","frequency_penalty":2.5})", "frequency_penalty"},
+      {R"({"model":"m","prompt":"x","repetition_penalty":0})", "repetition_penalty"},
+      {R"({"model":"m","prompt":"x","n":2})", "n"},
+      {R"({"model":"m","prompt":"x","best_of":3})", "best_of"},
+      {R"({"model":"m","prompt":"x","stop":[""]})", "stop"},
+      {R"({"model":"m","prompt":"x","stop":["a","b","c","d","e"]})", "stop"},
+      {R"({"model":"m","prompt":"x","stop":{"a":1}})", "stop"},
+      {R"({"model":"m","prompt":"x","seed":1.5})", "seed"},
+      {R"({"model":"m","prompt":"x","stream":1})", "stream"},
+      {R"({"model":"m","prompt":"x","stream_options":{"include_usage":true}})", "stream_options"},
+      {R"({"model":"m","prompt":"x","stream":true,"stream_options":{"other":true}})", "stream_options.other"},
+      {R"({"model":"m","prompt":"x","logprobs":2})", "logprobs"},
+      {R"({"model":"m","prompt":"x","logprobs":true})", "logprobs"},
+      {R"({"model":"m","prompt":"x","echo":true})", "echo"},
+      {R"({"model":"m","prompt":"x","logit_bias":{"5":1}})", "logit_bias"},
+      {R"({"model":"m","prompt":"x","wat":1})", "wat"},
+      {R"({"model":"m","messages":[]})", "messages", ApiKind::kChat},
+      {R"({"model":"m"})", "messages", ApiKind::kChat},
+      {R"({"model":"m","messages":"hi"})", "messages", ApiKind::kChat},
+      {R"({"model":"m","messages":[3]})", "messages[0]", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"content":"x"}]})", "messages[0].role", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", "messages[0].role", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":5}]})", "messages[0].content", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})", "messages[0].content[0]",
+       ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x","extra":1}]})", "messages[0].extra", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":1})", "logprobs", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":3})", "top_logprobs", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})", "tools",
+       ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"prompt":"p"})", "prompt", ApiKind::kChat},
+  };
+  for (const Case& c : cases) {
+    const ApiError e = parse_error(c.body, c.kind);
+    EXPECT_EQ(e.http_status, 400) << c.body;
+    EXPECT_EQ(e.param, c.param) << c.body << " -> " << e.message;
+    EXPECT_EQ(e.type, "invalid_request_error");
+    EXPECT_NE(e.message.find(c.param), std::string::npos) << e.message;
+  }
+}
+
+TEST(OpenAiParse, MalformedBodies) {
+  for (const char* body : {"", "{", R"({"model":"m",})", "not json", "\xff\xfe"}) {
+    const ApiError e = parse_error(body);
+    EXPECT_EQ(e.http_status, 400);
+    EXPECT_NE(e.message.find("not valid JSON"), std::string::npos) << e.message;
+  }
+  const ApiError e = parse_error("[1,2]");
+  EXPECT_NE(e.message.find("must be a JSON object"), std::string::npos) << e.message;
+}
+
+TEST(OpenAiJson, ErrorBodyShapeAndStatusMapping) {
+  const json j = json::parse(error_body({.http_status = 400, .message = "bad", .param = "top_p"}));
+  EXPECT_EQ(j["error"]["message"], "bad");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(j["error"]["param"], "top_p");
+  EXPECT_TRUE(j["error"]["code"].is_null());
+  EXPECT_EQ(api_error(invalid_argument("x")).http_status, 400);
+  EXPECT_EQ(api_error(not_found("x")).http_status, 404);
+  EXPECT_EQ(api_error(resource_exhausted("x")).http_status, 429);
+  EXPECT_EQ(api_error(unavailable("x")).http_status, 503);
+  EXPECT_EQ(api_error(Status(StatusCode::kCancelled, "x")).http_status, 503);
+  EXPECT_EQ(api_error(internal_error("x")).http_status, 500);
+}
+
+TEST(OpenAiJson, WholeResponses) {
+  const ResponseMeta meta{.id = "cmpl-1", .model = "m", .created = 123};
+  const CompletionResult r{.text = "abc",
+                           .logprobs = {{"a", -0.5f}, {"bc", -1.0f}},
+                           .with_logprobs = true,
+                           .finish = infer::FinishReason::kStop,
+                           .n_prompt_tokens = 4,
+                           .n_completion_tokens = 2,
+                           .text_offset = 10};
+  json c = json::parse(response_body(ApiKind::kCompletion, meta, r));
+  EXPECT_EQ(c["object"], "text_completion");
+  EXPECT_EQ(c["created"], 123);
+  EXPECT_EQ(c["choices"][0]["text"], "abc");
+  EXPECT_EQ(c["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(c["choices"][0]["logprobs"]["text_offset"], json({10, 11}));
+  EXPECT_EQ(c["choices"][0]["logprobs"]["tokens"], json({"a", "bc"}));
+  EXPECT_EQ(c["usage"], json({{"prompt_tokens", 4}, {"completion_tokens", 2}, {"total_tokens", 6}}));
+  json ch = json::parse(response_body(ApiKind::kChat, meta, r));
+  EXPECT_EQ(ch["object"], "chat.completion");
+  EXPECT_EQ(ch["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(ch["choices"][0]["message"]["content"], "abc");
+  EXPECT_EQ(ch["choices"][0]["logprobs"]["content"][1]["bytes"], json({98, 99}));
+}
+
+json sse_json(const std::string& chunk) {
+  EXPECT_EQ(chunk.rfind("data: ", 0), 0u);
+  EXPECT_EQ(chunk.substr(chunk.size() - 2), "\n\n");
+  return json::parse(chunk.substr(6, chunk.size() - 8));
+}
+
+TEST(OpenAiJson, StreamChunks) {
+  const ResponseMeta meta{.id = "chatcmpl-1", .model = "m", .created = 5};
+  json role = sse_json(sse_role_chunk(meta, true));
+  EXPECT_EQ(role["object"], "chat.completion.chunk");
+  EXPECT_EQ(role["choices"][0]["delta"], json({{"role", "assistant"}, {"content", ""}}));
+  EXPECT_TRUE(role["usage"].is_null());
+  EXPECT_TRUE(role.contains("usage"));
+  json text = sse_json(sse_text_chunk(ApiKind::kChat, meta, "hi", nullptr, 0, false));
+  EXPECT_EQ(text["choices"][0]["delta"]["content"], "hi");
+  EXPECT_TRUE(text["choices"][0]["finish_reason"].is_null());
+  EXPECT_FALSE(text.contains("usage"));
+  json fin = sse_json(sse_finish_chunk(ApiKind::kChat, meta, infer::FinishReason::kLength, false));
+  EXPECT_EQ(fin["choices"][0]["finish_reason"], "length");
+  EXPECT_TRUE(fin["choices"][0]["delta"].empty());
+  json usage = sse_json(sse_usage_chunk(ApiKind::kChat, meta, 3, 4));
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["total_tokens"], 7);
+  json comp = sse_json(sse_text_chunk(ApiKind::kCompletion, meta, "x", nullptr, 0, false));
+  EXPECT_EQ(comp["object"], "text_completion");
+  EXPECT_EQ(comp["choices"][0]["text"], "x");
+  // A token holding half of a UTF-8 character is written with U+FFFD, not rejected.
+  const std::vector<TokenLogprob> half = {{"\xe2\x82", -0.1f}};
+  json partial = sse_json(sse_text_chunk(ApiKind::kChat, meta, "", &half, 0, false));
+  EXPECT_EQ(partial["choices"][0]["logprobs"]["content"][0]["token"], "\xef\xbf\xbd");
+  EXPECT_EQ(partial["choices"][0]["logprobs"]["content"][0]["bytes"], json({0xe2, 0x82}));
+  EXPECT_EQ(kSseDone, "data: [DONE]\n\n");
+}
+
+TEST(OpenAiJson, Models) {
+  json list = json::parse(models_body("tiny", 9));
+  EXPECT_EQ(list["object"], "list");
+  EXPECT_EQ(list["data"][0]["id"], "tiny");
+  EXPECT_EQ(list["data"][0]["object"], "model");
+  EXPECT_EQ(json::parse(model_body("tiny", 9))["owned_by"], "anvil");
+}
+
+}  // namespace
+}  // namespace anvil::serve
