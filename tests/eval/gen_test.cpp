@@ -2,6 +2,7 @@
 // count, the GSM8K prompt layout, the task runners with scripted completers, and the two engines
 // (recomputation and infer::Generator) producing the same greedy completions.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "anvil/eval/completer.h"
@@ -56,34 +57,71 @@ TEST(PassAtK, MatchesTheCombinatorialDefinition) {
 }
 
 TEST(Gsm8k, PromptLayoutAndScriptedScoring) {
-  auto items = load_gsm8k(kExamples + "/gsm8k.jsonl");
+  const std::string test_file = kExamples + "/gsm8k/test.jsonl";
+  auto items = load_gsm8k(test_file);
   ASSERT_TRUE(items.ok()) << items.status().to_string();
   ASSERT_EQ(items->size(), 6u);
   EXPECT_EQ((*items)[2].gold, "12.5");
   EXPECT_EQ((*items)[4].gold, "300");
-  const std::string p = gsm8k_prompt(*items, 0, 2);
+  const std::string p = gsm8k_prompt(*items, (*items)[0], 2, 0);
   const std::string tail = "\n\nQuestion: " + (*items)[0].question + "\nAnswer:";
   ASSERT_GT(p.size(), tail.size());
   EXPECT_EQ(p.substr(p.size() - tail.size()), tail);
   EXPECT_EQ(p.rfind("Question: ", 0), 0u);
   EXPECT_EQ(std::count(p.begin(), p.end(), '#'), 8);  // two shots, each with "#### N"
-  EXPECT_EQ(gsm8k_prompt(*items, 0, 0), "Question: " + (*items)[0].question + "\nAnswer:");
+  EXPECT_EQ(p.find("Question: " + (*items)[0].question + "\nAnswer: "), std::string::npos);  // never its own shot
+  EXPECT_EQ(gsm8k_prompt(*items, (*items)[0], 0), "Question: " + (*items)[0].question + "\nAnswer:");
   // A completer that answers item i correctly iff i is even; odd items get the right number without "####".
+  auto train = load_gsm8k(kExamples + "/gsm8k/train.jsonl");
+  ASSERT_TRUE(train.ok()) << train.status().to_string();
   std::map<std::string, size_t> index;
-  for (size_t i = 0; i < items->size(); ++i) index[gsm8k_prompt(*items, i, 1)] = i;
+  for (size_t i = 0; i < items->size(); ++i) index[gsm8k_prompt(*train, (*items)[i], 1)] = i;
   CompleteFn scripted = [&](const std::string& prompt, const GenParams& gp) -> Result<Completion> {
     EXPECT_EQ(gp.stop, (std::vector<std::string>{"Question:", "</s>", "<|im_end|>"}));
-    const size_t i = index.at(prompt);
+    const size_t i = index.at(prompt);  // throws (test fails) unless the shot came from train.jsonl
     const std::string& gold = (*items)[i].gold;
     return Completion{.text = i % 2 == 0 ? " It is " + gold + ".\n#### " + gold : " so " + gold + "."};
   };
-  auto r = run_gsm8k(scripted, kExamples + "/gsm8k.jsonl", {.shots = 1});
+  auto r = run_gsm8k(scripted, test_file, {.shots = 1});
   ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->shots_from, kExamples + "/gsm8k/train.jsonl");
   EXPECT_EQ(r->n, 6);
   EXPECT_DOUBLE_EQ(r->exact_match, 0.5);
   EXPECT_DOUBLE_EQ(r->exact_match_flexible, 1.0);
   ASSERT_EQ(r->pass_at.size(), 1u);
   EXPECT_DOUBLE_EQ(r->pass_at[0].second, 0.5);
+}
+
+TEST(Gsm8k, ShotPoolChoice) {
+  // An explicit pool wins; a file without train.jsonl beside it takes shots from its other items.
+  const std::string test_file = kExamples + "/gsm8k/test.jsonl";
+  auto items = load_gsm8k(test_file);
+  ASSERT_TRUE(items.ok());
+  std::vector<std::string> prompts;
+  CompleteFn record = [&](const std::string& prompt, const GenParams&) -> Result<Completion> {
+    prompts.push_back(prompt);
+    return Completion{.text = "#### 0"};
+  };
+  auto own = run_gsm8k(record, test_file, {.shots = 2, .shot_pool = test_file, .limit = 2});
+  ASSERT_TRUE(own.ok()) << own.status().to_string();
+  EXPECT_EQ(own->shots_from, test_file);
+  ASSERT_EQ(prompts.size(), 2u);
+  EXPECT_EQ(prompts[1], gsm8k_prompt(*items, (*items)[1], 2, SIZE_MAX));
+
+  const auto dir = std::filesystem::temp_directory_path() / "anvil_gsm8k_pool";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(test_file, dir / "questions.jsonl", std::filesystem::copy_options::overwrite_existing);
+  prompts.clear();
+  auto alone = run_gsm8k(record, (dir / "questions.jsonl").string(), {.shots = 2, .limit = 1});
+  ASSERT_TRUE(alone.ok()) << alone.status().to_string();
+  EXPECT_EQ(alone->shots_from, (dir / "questions.jsonl").string() + " (other items)");
+  ASSERT_EQ(prompts.size(), 1u);
+  EXPECT_EQ(prompts[0], gsm8k_prompt(*items, (*items)[0], 2, 0));
+  std::filesystem::remove_all(dir);
+
+  auto missing = run_gsm8k(record, test_file, {.shots = 1, .shot_pool = kExamples + "/gsm8k/nope.jsonl"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("nope.jsonl"), std::string::npos) << missing.status().to_string();
 }
 
 TEST(Synth, VerifierScoresReferenceCompletionsAsCorrect) {
@@ -136,6 +174,39 @@ TEST(Engines, RecomputeAndGeneratorGiveTheSameGreedyCompletion) {
       EXPECT_EQ(c->text, a->text.substr(0, a->text.find(stop)));
     }
   }
+}
+
+TEST(Engines, SchedulerBatchEqualsGeneratorOneAtATime) {
+  // Ten prompts of different lengths, greedy and seeded-sampled, through continuous batching of 4
+  // sequences (a queue of 4, so submission also waits for free places) vs the Generator alone.
+  const std::string config = llama_config(257, 96);
+  auto gen = infer::Generator::create(tiny_model(config, 5), byte_tokenizer());
+  ASSERT_TRUE(gen.ok()) << gen.status().to_string();
+  auto sched = infer::Scheduler::create(tiny_model(config, 5), byte_tokenizer(), {.max_running = 4, .max_queue = 4});
+  ASSERT_TRUE(sched.ok()) << sched.status().to_string();
+  const CompleteFn one = generator_completer(*gen);
+  const CompleteBatchFn many = scheduler_completer(**sched);
+  std::vector<CompletionRequest> requests;
+  for (int i = 0; i < 10; ++i) {
+    requests.push_back({.prompt = "Question: " + std::string(static_cast<size_t>(1 + 7 * i), 'a' + i) + "?\nAnswer:",
+                        .params = {.max_new_tokens = 12 + i, .temperature = i % 2 ? 0.8 : 0.0,
+                                   .seed = static_cast<uint64_t>(i), .stop = {}}});
+  }
+  auto batch = many(requests);
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  ASSERT_EQ(batch->size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto alone = one(requests[i].prompt, requests[i].params);
+    ASSERT_TRUE(alone.ok());
+    EXPECT_EQ((*batch)[i].text, alone->text) << "request " << i;
+    EXPECT_EQ((*batch)[i].n_tokens, alone->n_tokens) << "request " << i;
+    EXPECT_EQ((*batch)[i].n_prompt_tokens, alone->n_prompt_tokens) << "request " << i;
+  }
+  // A request the scheduler refuses (prompt longer than the context) fails the batch with its reason.
+  std::vector<CompletionRequest> bad = {{.prompt = std::string(200, 'x'), .params = {.max_new_tokens = 4}}};
+  auto refused = many(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("request 1"), std::string::npos) << refused.status().to_string();
 }
 
 }  // namespace

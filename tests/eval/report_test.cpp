@@ -105,7 +105,7 @@ TEST(Runner, EndToEndOnATinyModelWithTheSampleFiles) {
   EvalConfig cfg{.model_dir = dir.str(),
                  .tasks = {"ppl:" + kExamples + "/sample.txt", "mmlu:" + kExamples + "/mmlu",
                            "ceval:" + kExamples + "/ceval", "mcjsonl:" + kExamples + "/mc.jsonl",
-                           "gsm8k:" + kExamples + "/gsm8k.jsonl", "synth:arithmetic"},
+                           "gsm8k:" + kExamples + "/gsm8k/test.jsonl", "synth:arithmetic"},
                  .shots = 1, .limit = 2, .max_new_tokens = 8, .speed_options = {.prompt_tokens = 16, .new_tokens = 4, .batch = 2},
                  .n_worst = 3, .progress = false};
   auto report = run_eval(cfg, nullptr);

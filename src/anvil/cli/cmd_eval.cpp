@@ -83,7 +83,8 @@ Command register_eval(CLI::App& app, const GlobalOptions& g) {
       "  mmlu:DIR[@split]    MMLU CSV layout DIR/{dev,test}/<subject>_<split>.csv (default split test)\n"
       "  ceval:DIR[@split]   C-Eval CSV layout DIR/{dev,val,test}/<subject>_<split>.csv (default split val)\n"
       "  mcjsonl:FILE        {\"question\",\"choices\":[..],\"answer\":index|letter,\"subject\"?,\"split\"?:\"dev\"}\n"
-      "  gsm8k:FILE          {\"question\",\"answer\":\"... #### N\"}, greedy, strict and flexible exact match\n"
+      "  gsm8k:FILE[@SHOTS]  {\"question\",\"answer\":\"... #### N\"}, greedy, strict and flexible exact match;\n"
+      "                      shots from SHOTS, else train.jsonl beside FILE, else FILE's other items\n"
       "  synth:KIND          built-in verifiable tasks: arithmetic|word|logic|mix (eval split)\n"
       "Compare two reports: anvil eval compare A/eval_report.json B/eval_report.json\n"
       "Details: docs/eval.md");
@@ -100,7 +101,7 @@ Command register_eval(CLI::App& app, const GlobalOptions& g) {
   c.app->add_option("--precision", a->precision, "fp32|bf16 matmuls for scoring")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
-  c.app->add_option("--batch", a->cfg.max_batch, "rows per scoring forward")->check(CLI::PositiveNumber)->capture_default_str();
+  c.app->add_option("--batch", a->cfg.max_batch, "rows per scoring forward; sequences generated at once")->check(CLI::PositiveNumber)->capture_default_str();
   c.app->add_option("--max-length", a->cfg.max_length, "context tokens per row (0 = the model's)")->capture_default_str();
   c.app->add_option("--ppl-window", a->cfg.ppl_window, "perplexity window in tokens (0 = max length)")->capture_default_str();
   c.app->add_option("--ppl-stride", a->cfg.ppl_stride, "targets per window (0 = window: disjoint)")->capture_default_str();
@@ -117,7 +118,7 @@ Command register_eval(CLI::App& app, const GlobalOptions& g) {
   c.app->add_option("--synth-difficulty", a->cfg.synth_difficulty, "1..8")->check(CLI::Range(1, 8))->capture_default_str();
   c.app->add_option("--synth-style", a->synth_style, "cot|direct")->check(CLI::IsMember({"cot", "direct"}))->capture_default_str();
   c.app->add_option("--gen-seed", a->cfg.seed, "seed of sampling and synthetic tasks")->capture_default_str();
-  c.app->add_option("--engine", a->engine, "generation engine: auto|kv (infer::Generator) | recompute (no KV cache)")
+  c.app->add_option("--engine", a->engine, "generation engine: auto (continuous batching of --batch sequences) | kv (one at a time) | recompute (no KV cache)")
       ->check(CLI::IsMember({"auto", "kv", "recompute"}))
       ->capture_default_str();
   c.app->add_flag("--no-speed", a->no_speed, "skip the speed measurement");

@@ -2,7 +2,11 @@
 #include "anvil/eval/completer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 
 #include "anvil/base/rng.h"
 #include "anvil/base/sysinfo.h"
@@ -31,6 +35,15 @@ int32_t choose(std::span<const float> logprobs, double temperature, Rng& rng) {
     if ((u -= p[i]) < 0) return static_cast<int32_t>(i);
   }
   return static_cast<int32_t>(p.size() - 1);
+}
+
+infer::SamplingOptions sampling_options(const GenParams& params) {
+  infer::SamplingOptions so;
+  so.temperature = static_cast<float>(params.temperature);
+  so.seed = params.seed;
+  so.max_tokens = params.max_new_tokens;
+  so.stop = params.stop;
+  return so;
 }
 
 }  // namespace
@@ -71,14 +84,85 @@ CompleteFn recompute_completer(LmScorer& lm) {
 
 CompleteFn generator_completer(infer::Generator& generator) {
   return [&generator](const std::string& prompt, const GenParams& params) -> Result<Completion> {
-    infer::SamplingOptions so;
-    so.temperature = static_cast<float>(params.temperature);
-    so.seed = params.seed;
-    so.max_tokens = params.max_new_tokens;
-    so.stop = params.stop;
+    const infer::SamplingOptions so = sampling_options(params);
     ANVIL_ASSIGN_OR_RETURN(infer::GenerationResult g, generator.generate(prompt, so));
     return Completion{.text = std::move(g.text), .n_prompt_tokens = g.n_prompt_tokens, .n_tokens = g.n_tokens,
                       .ttft_ms = g.ttft_ms, .decode_ms_per_token = g.decode_ms_per_token};
+  };
+}
+
+CompleteBatchFn scheduler_completer(infer::Scheduler& scheduler) {
+  return [&scheduler](std::span<const CompletionRequest> requests) -> Result<std::vector<Completion>> {
+    using Clock = std::chrono::steady_clock;
+    // Written by the scheduler thread in its sinks; read here only after `n_done` says a request ended.
+    struct Pending {
+      Completion c;
+      Clock::time_point first, last;
+    };
+    struct Shared {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t n_done = 0;
+      Status error;
+    };
+    auto shared = std::make_shared<Shared>();
+    auto pending = std::make_shared<std::vector<Pending>>(requests.size());
+    size_t n_submitted = 0;
+    Status failure;
+    for (size_t i = 0; i < requests.size() && failure.ok(); ++i) {
+      infer::ScheduledRequest r{.prompt_ids = {}, .sampling = sampling_options(requests[i].params)};
+      for (uint32_t id : scheduler.tokenizer().encode(requests[i].prompt)) r.prompt_ids.push_back(static_cast<int32_t>(id));
+      if (r.prompt_ids.empty() && scheduler.eos_id() >= 0) r.prompt_ids.push_back(scheduler.eos_id());
+      infer::StreamSink sink = [shared, pending, i](const infer::StreamEvent& e) {
+        Pending& p = (*pending)[i];
+        p.c.text += e.text;
+        if (e.token >= 0) {
+          p.last = Clock::now();
+          if (e.n_tokens == 1) p.first = p.last;
+        }
+        if (e.final) {
+          p.c.n_prompt_tokens = e.n_prompt_tokens;
+          p.c.n_tokens = e.n_tokens;
+          p.c.ttft_ms = e.ttft_ms;
+          if (e.n_tokens > 1) {
+            p.c.decode_ms_per_token = std::chrono::duration<double, std::milli>(p.last - p.first).count() /
+                                      static_cast<double>(e.n_tokens - 1);
+          }
+          const std::lock_guard<std::mutex> lock(shared->mu);
+          if (!e.error.ok() && shared->error.ok()) shared->error = e.error;
+          ++shared->n_done;
+          shared->cv.notify_all();
+        }
+        return true;
+      };
+      while (true) {
+        Result<uint64_t> id = scheduler.submit(r, sink);
+        if (id.ok()) {
+          ++n_submitted;
+          break;
+        }
+        if (id.status().code() != StatusCode::kResourceExhausted) {
+          failure = id.status().with_context(fmt::format("[eval.generate] request {}", i + 1));
+          break;
+        }
+        // The queue is full: wait until one more of ours has finished, then try again.
+        std::unique_lock<std::mutex> lock(shared->mu);
+        const size_t seen = shared->n_done;
+        if (seen == n_submitted) {
+          failure = internal_error("[eval.generate] the scheduler's queue is full with none of our requests in it");
+          break;
+        }
+        shared->cv.wait(lock, [&] { return shared->n_done > seen; });
+      }
+    }
+    std::unique_lock<std::mutex> lock(shared->mu);  // every submitted request must end before `pending` is read
+    shared->cv.wait(lock, [&] { return shared->n_done == n_submitted; });
+    if (!failure.ok()) return failure;
+    if (!shared->error.ok()) return shared->error;
+    std::vector<Completion> out;
+    out.reserve(requests.size());
+    for (Pending& p : *pending) out.push_back(std::move(p.c));
+    return out;
   };
 }
 

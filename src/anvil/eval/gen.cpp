@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <numeric>
 #include <optional>
 #include <regex>
@@ -49,32 +50,62 @@ Status check_options(const GenOptions& opt) {
   return ok_status();
 }
 
-// Runs every (item, sample): prompt_of(i) gives the prompt, judge(i, completion) fills a sample.
+// Completions handed to the engine per call: enough to keep a batch full, few enough for live progress.
+constexpr size_t kRequestsPerCall = 64;
+
+// Runs every (item, sample): prompt_of(i) gives the prompt, judge(i, completion) fills a sample. Samples
+// of item i use seeds params.seed + i * n_samples + j, whatever the batching.
 template <typename PromptOf, typename Judge>
-Status generate_all(const CompleteFn& complete, const GenOptions& opt, size_t n_items, const std::string& label,
+Status generate_all(const CompleteBatchFn& complete, const GenOptions& opt, size_t n_items, const std::string& label,
                     PromptOf prompt_of, Judge judge, GenResult& r) {
-  std::optional<Progress> progress;
-  if (opt.progress) progress.emplace("gen " + label, n_items * static_cast<uint64_t>(opt.n_samples), "completions");
+  const auto n_samples = static_cast<size_t>(opt.n_samples);
+  std::vector<CompletionRequest> requests;
+  requests.reserve(n_items * n_samples);
   for (size_t i = 0; i < n_items; ++i) {
-    GenItemResult& item = r.items[i];
-    item.prompt = prompt_of(i);
-    for (int64_t j = 0; j < opt.n_samples; ++j) {
+    r.items[i].prompt = prompt_of(i);
+    for (size_t j = 0; j < n_samples; ++j) {
       GenParams p = opt.params;
-      p.seed = opt.params.seed + i * static_cast<uint64_t>(opt.n_samples) + static_cast<uint64_t>(j);
-      ANVIL_ASSIGN_OR_RETURN(Completion c, complete(item.prompt, p));
+      p.seed = opt.params.seed + i * n_samples + j;
+      requests.push_back({.prompt = r.items[i].prompt, .params = std::move(p)});
+    }
+  }
+  std::optional<Progress> progress;
+  if (opt.progress) progress.emplace("gen " + label, requests.size(), "completions");
+  for (size_t begin = 0; begin < requests.size(); begin += kRequestsPerCall) {
+    const size_t end = std::min(requests.size(), begin + kRequestsPerCall);
+    ANVIL_ASSIGN_OR_RETURN(std::vector<Completion> done,
+                           complete(std::span<const CompletionRequest>(requests).subspan(begin, end - begin)));
+    if (done.size() != end - begin) {
+      return internal_error("[eval.gen] the engine returned {} completions for {} requests", done.size(), end - begin);
+    }
+    for (size_t k = begin; k < end; ++k) {
+      Completion& c = done[k - begin];
+      GenItemResult& item = r.items[k / n_samples];
       r.n_generated_tokens += c.n_tokens;
-      GenSample s = judge(i, c.text);
+      GenSample s = judge(k / n_samples, c.text);
       s.completion = std::move(c.text);
       item.n_correct += s.correct;
       item.samples.push_back(std::move(s));
-      if (progress) progress->add(1);
     }
+    if (progress) progress->add(end - begin);
   }
   if (progress) progress->finish();
   return ok_status();
 }
 
 }  // namespace
+
+CompleteBatchFn one_at_a_time(CompleteFn complete) {
+  return [complete = std::move(complete)](std::span<const CompletionRequest> requests) -> Result<std::vector<Completion>> {
+    std::vector<Completion> out;
+    out.reserve(requests.size());
+    for (const CompletionRequest& q : requests) {
+      ANVIL_ASSIGN_OR_RETURN(Completion c, complete(q.prompt, q.params));
+      out.push_back(std::move(c));
+    }
+    return out;
+  };
+}
 
 std::string extract_strict(std::string_view text) {
   static const std::regex re("#### (-?[0-9.,]+)");
@@ -155,8 +186,8 @@ Result<std::vector<GenItem>> load_gsm8k(const std::string& path) {
   return items;
 }
 
-std::string gsm8k_prompt(const std::vector<GenItem>& items, size_t index, int shots) {
-  std::vector<size_t> order(items.size());
+std::string gsm8k_prompt(const std::vector<GenItem>& pool, const GenItem& item, int shots, size_t skip) {
+  std::vector<size_t> order(pool.size());
   std::iota(order.begin(), order.end(), size_t{0});
   Rng rng(kShotSeed);
   for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
@@ -164,19 +195,38 @@ std::string gsm8k_prompt(const std::vector<GenItem>& items, size_t index, int sh
   int used = 0;
   for (size_t i : order) {
     if (used >= shots) break;
-    if (i == index) continue;
-    prompt += "Question: " + items[i].question + "\nAnswer: " + items[i].target + "\n\n";
+    if (i == skip) continue;
+    prompt += "Question: " + pool[i].question + "\nAnswer: " + pool[i].target + "\n\n";
     ++used;
   }
-  return prompt + "Question: " + items[index].question + "\nAnswer:";
+  return prompt + "Question: " + item.question + "\nAnswer:";
 }
 
 Result<GenResult> run_gsm8k(const CompleteFn& complete, const std::string& path, const GenOptions& opt) {
+  return run_gsm8k(one_at_a_time(complete), path, opt);
+}
+
+Result<GenResult> run_gsm8k(const CompleteBatchFn& complete, const std::string& path, const GenOptions& opt) {
   const double t0 = wall_seconds();
   ANVIL_RETURN_IF_ERROR(check_options(opt));
   ANVIL_ASSIGN_OR_RETURN(std::vector<GenItem> items, load_gsm8k(path));
+  std::string pool_path = opt.shot_pool;
+  if (pool_path.empty() && opt.shots > 0) {
+    const std::filesystem::path train = std::filesystem::path(path).parent_path() / "train.jsonl";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(train, ec) && !std::filesystem::equivalent(train, path, ec)) {
+      pool_path = train.string();
+    }
+  }
+  std::vector<GenItem> pool_items;
+  if (!pool_path.empty()) {
+    ANVIL_ASSIGN_OR_RETURN(pool_items, load_gsm8k(pool_path));
+  }
+  const bool own_file = pool_path.empty();
+  const std::vector<GenItem>& pool = own_file ? items : pool_items;
   const size_t n = opt.limit > 0 ? std::min<size_t>(items.size(), static_cast<size_t>(opt.limit)) : items.size();
   GenResult r{.task = "gsm8k", .source = path};
+  r.shots_from = opt.shots == 0 ? "" : (own_file ? path + " (other items)" : pool_path);
   r.items.resize(n);
   for (size_t i = 0; i < n; ++i) {
     r.items[i].id = std::to_string(i + 1);
@@ -185,7 +235,8 @@ Result<GenResult> run_gsm8k(const CompleteFn& complete, const std::string& path,
   GenOptions o = opt;
   if (o.params.stop.empty()) o.params.stop = {"Question:", "</s>", "<|im_end|>"};
   ANVIL_RETURN_IF_ERROR(generate_all(
-      complete, o, n, "gsm8k", [&](size_t i) { return gsm8k_prompt(items, i, opt.shots); },
+      complete, o, n, "gsm8k",
+      [&](size_t i) { return gsm8k_prompt(pool, items[i], opt.shots, own_file ? i : SIZE_MAX); },
       [&](size_t i, const std::string& completion) {
         GenSample s;
         s.extracted = extract_strict(completion);
@@ -200,6 +251,10 @@ Result<GenResult> run_gsm8k(const CompleteFn& complete, const std::string& path,
 }
 
 Result<GenResult> run_synth(const CompleteFn& complete, const SynthTaskOptions& task, const GenOptions& opt) {
+  return run_synth(one_at_a_time(complete), task, opt);
+}
+
+Result<GenResult> run_synth(const CompleteBatchFn& complete, const SynthTaskOptions& task, const GenOptions& opt) {
   const double t0 = wall_seconds();
   ANVIL_RETURN_IF_ERROR(check_options(opt));
   const data::SynthOptions so{.kind = task.kind, .difficulty = task.difficulty, .seed = task.seed,

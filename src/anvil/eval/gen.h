@@ -9,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,15 @@ struct Completion {
 
 // The one thing generative tasks need from an engine: a completion of `prompt`.
 using CompleteFn = std::function<Result<Completion>(const std::string& prompt, const GenParams& params)>;
+
+// Many completions at once, results in request order: an engine with continuous batching runs them
+// together (completer.h: scheduler_completer); one_at_a_time() adapts a CompleteFn.
+struct CompletionRequest {
+  std::string prompt;
+  GenParams params;
+};
+using CompleteBatchFn = std::function<Result<std::vector<Completion>>(std::span<const CompletionRequest> requests)>;
+CompleteBatchFn one_at_a_time(CompleteFn complete);
 
 // --- GSM8K answer extraction and matching (method-specs §9.3) ---
 // "#### (-?[0-9.,]+)", first match; "[invalid]" when none.
@@ -68,7 +79,8 @@ struct GenItemResult {
 };
 
 struct GenOptions {
-  int shots = 5;          // GSM8K: shots from the same file (other items, seeded order)
+  int shots = 5;          // GSM8K: shots from shot_pool (seeded order), see run_gsm8k
+  std::string shot_pool = {};  // GSM8K: JSONL the shots come from; "" = train.jsonl beside the file, if any
   int64_t limit = 0;      // items; 0 = all
   int64_t n_samples = 1;  // per item; > 1 needs temperature > 0
   std::vector<int64_t> pass_k = {1};
@@ -84,6 +96,7 @@ struct GenResult {
   std::vector<std::pair<int64_t, double>> pass_at = {};  // (k, pass@k) for k <= n_samples
   int64_t n_samples = 1;
   double temperature = 0.0;
+  std::string shots_from = {};  // GSM8K: the file the few-shot examples came from
   std::vector<GenItemResult> items = {};
   int64_t n_generated_tokens = 0;
   double seconds = 0.0;
@@ -91,8 +104,13 @@ struct GenResult {
 
 // GSM8K JSONL; errors name the file and line.
 Result<std::vector<GenItem>> load_gsm8k(const std::string& path);
-// The few-shot prompt of item `index` (shots: other items of `items`, in an order seeded by 1234).
-std::string gsm8k_prompt(const std::vector<GenItem>& items, size_t index, int shots);
+// The few-shot prompt for `item`: `shots` examples of `pool` in an order seeded by 1234 (lm-eval's
+// default few-shot seed), skipping pool index `skip` (the item itself when the pool is the evaluated file).
+std::string gsm8k_prompt(const std::vector<GenItem>& pool, const GenItem& item, int shots, size_t skip = SIZE_MAX);
+// Shots come from opt.shot_pool; without one, from `train.jsonl` in the evaluated file's folder (the layout
+// of openai/grade-school-math, as lm-eval's fewshot_split: train); without that, from the other items of
+// the evaluated file. GenResult::shots_from says which.
+Result<GenResult> run_gsm8k(const CompleteBatchFn& complete, const std::string& path, const GenOptions& opt);
 Result<GenResult> run_gsm8k(const CompleteFn& complete, const std::string& path, const GenOptions& opt);
 
 struct SynthTaskOptions {
@@ -102,6 +120,7 @@ struct SynthTaskOptions {
   uint64_t seed = 1;
   int64_t n = 50;  // problems (eval split)
 };
+Result<GenResult> run_synth(const CompleteBatchFn& complete, const SynthTaskOptions& task, const GenOptions& opt);
 Result<GenResult> run_synth(const CompleteFn& complete, const SynthTaskOptions& task, const GenOptions& opt);
 
 }  // namespace anvil::eval

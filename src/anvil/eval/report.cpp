@@ -143,7 +143,7 @@ json to_json(const GenResult& r, int n_worst) {
                         {"completion", it.samples.front().completion}, {"prompt", it.prompt},
                         {"n_correct", it.n_correct}});
   }
-  return {{"kind", "gen"},
+  json j = {{"kind", "gen"},
           {"task", r.task},
           {"source", r.source},
           {"metrics", metrics},
@@ -153,6 +153,8 @@ json to_json(const GenResult& r, int n_worst) {
           {"generated_tokens", r.n_generated_tokens},
           {"worst", failures},
           {"seconds", r.seconds}};
+  if (!r.shots_from.empty()) j["shots_from"] = r.shots_from;
+  return j;
 }
 
 json to_json(const SpeedResult& r) {

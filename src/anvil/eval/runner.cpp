@@ -15,6 +15,7 @@
 #include "anvil/eval/perplexity.h"
 #include "anvil/eval/report.h"
 #include "anvil/infer/generator.h"
+#include "anvil/infer/scheduler.h"
 #include "anvil/tokenizer/formats.h"
 
 namespace anvil::eval {
@@ -41,23 +42,32 @@ std::string now_utc() {
 // The generative engine, built on first use (a second copy of the model for infer::Generator).
 struct GenBackend {
   std::unique_ptr<infer::Generator> generator;
-  CompleteFn complete;
+  std::unique_ptr<infer::Scheduler> scheduler;
+  CompleteBatchFn complete;
   std::string name;
 };
 
 Status make_backend(const EvalConfig& cfg, const std::string& tok_path, LmScorer& lm, GenBackend& b) {
   if (b.complete) return ok_status();
   if (cfg.engine == GenEngine::kRecompute) {
-    b.complete = recompute_completer(lm);
+    b.complete = one_at_a_time(recompute_completer(lm));
     b.name = "recompute (Transformer::logits on the growing sequence, no KV cache)";
     return ok_status();
   }
   ANVIL_ASSIGN_OR_RETURN(model::Transformer m, model::Transformer::load(cfg.model_dir));
   ANVIL_ASSIGN_OR_RETURN(tok::Tokenizer t, tok::load_tokenizer_json(tok_path));
-  ANVIL_ASSIGN_OR_RETURN(infer::Generator g, infer::Generator::create(std::move(m), std::move(t)));
-  b.generator = std::make_unique<infer::Generator>(std::move(g));
-  b.complete = generator_completer(*b.generator);
-  b.name = "infer::Generator (KV cache)";
+  if (cfg.engine == GenEngine::kKvCache) {
+    ANVIL_ASSIGN_OR_RETURN(infer::Generator g, infer::Generator::create(std::move(m), std::move(t)));
+    b.generator = std::make_unique<infer::Generator>(std::move(g));
+    b.complete = one_at_a_time(generator_completer(*b.generator));
+    b.name = "infer::Generator (KV cache, one sequence at a time)";
+    return ok_status();
+  }
+  ANVIL_ASSIGN_OR_RETURN(b.scheduler, infer::Scheduler::create(std::move(m), std::move(t),
+                                                               {.max_running = cfg.max_batch,
+                                                                .max_queue = std::max<int64_t>(64, cfg.max_batch)}));
+  b.complete = scheduler_completer(*b.scheduler);
+  b.name = fmt::format("infer::Scheduler (KV cache, continuous batching of {} sequences)", cfg.max_batch);
   return ok_status();
 }
 
@@ -78,7 +88,7 @@ Result<TaskSpec> parse_task_spec(const std::string& spec) {
   const size_t colon = spec.find(':');
   if (colon == std::string::npos || colon + 1 == spec.size()) {
     return invalid_argument("[eval.tasks] '{}' is not KIND:ARG (ppl:PATH, mmlu:DIR, ceval:DIR, mcjsonl:FILE, "
-                            "gsm8k:FILE, synth:arithmetic|word|logic|mix)", spec);
+                            "gsm8k:FILE[@SHOTS_FILE], synth:arithmetic|word|logic|mix)", spec);
   }
   const std::string kind = spec.substr(0, colon);
   TaskSpec t{.arg = spec.substr(colon + 1), .name = spec};
@@ -97,6 +107,11 @@ Result<TaskSpec> parse_task_spec(const std::string& spec) {
     t.kind = TaskKind::kMcJsonl;
   } else if (kind == "gsm8k") {
     t.kind = TaskKind::kGsm8k;
+    if (const size_t at = t.arg.rfind('@'); at != std::string::npos) {
+      t.shot_pool = t.arg.substr(at + 1);
+      t.arg.resize(at);
+      if (t.shot_pool.empty()) return invalid_argument("[eval.tasks] '{}': nothing after '@' (expected a shots file)", spec);
+    }
   } else if (kind == "synth") {
     t.kind = TaskKind::kSynth;
     ANVIL_RETURN_IF_ERROR(data::parse_task_kind(t.arg).status());
@@ -162,7 +177,11 @@ Result<json> run_eval(const EvalConfig& cfg, std::FILE* log) {
       case TaskKind::kSynth: {
         ANVIL_RETURN_IF_ERROR(make_backend(cfg, tok_path, lm, backend));
         auto run = [&]() -> Result<GenResult> {
-          if (t.kind == TaskKind::kGsm8k) return run_gsm8k(backend.complete, t.arg, gen_opt);
+          if (t.kind == TaskKind::kGsm8k) {
+            GenOptions o = gen_opt;
+            o.shot_pool = t.shot_pool;
+            return run_gsm8k(backend.complete, t.arg, o);
+          }
           ANVIL_ASSIGN_OR_RETURN(data::TaskKind kind, data::parse_task_kind(t.arg));
           const SynthTaskOptions so{.kind = kind, .difficulty = cfg.synth_difficulty, .style = cfg.synth_style,
                                     .seed = cfg.seed, .n = cfg.limit > 0 ? cfg.limit : kDefaultSynthN};

@@ -1,7 +1,7 @@
 // The eval runner behind `anvil eval`: parses task specs, loads the model and tokenizer once, runs
 // every task (perplexity, multiple choice, generative) and the speed measurement, and assembles the
 // report JSON (docs/eval.md). Task specs: "ppl:PATH", "mmlu:DIR[@split]", "ceval:DIR[@split]",
-// "mcjsonl:FILE", "gsm8k:FILE", "synth:arithmetic|word|logic|mix".
+// "mcjsonl:FILE", "gsm8k:FILE[@SHOTS_FILE]", "synth:arithmetic|word|logic|mix".
 #pragma once
 
 #include <cstdint>
@@ -19,12 +19,13 @@
 namespace anvil::eval {
 
 enum class TaskKind { kPpl, kMmlu, kCeval, kMcJsonl, kGsm8k, kSynth };
-enum class GenEngine { kAuto, kKvCache, kRecompute };  // auto = the KV-cache engine
+enum class GenEngine { kAuto, kKvCache, kRecompute };  // auto = infer::Scheduler (batched), kv = infer::Generator
 
 struct TaskSpec {
   TaskKind kind = TaskKind::kPpl;
   std::string arg = {};    // path, directory or synthetic task kind
   std::string split = {};  // mmlu / ceval: the evaluated split ("" = the default)
+  std::string shot_pool = {};  // gsm8k: the file few-shot examples come from ("" = train.jsonl beside it)
   std::string name = {};   // the spec as written, for the report
 };
 
