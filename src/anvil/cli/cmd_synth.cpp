@@ -28,8 +28,9 @@ Status run_synth(const SynthArgs& a) {
   const SynthOptions opt{.kind = kind, .difficulty = a.difficulty, .seed = a.seed, .split = split,
                          .style = style, .unique = a.unique};
   ANVIL_ASSIGN_OR_RETURN(std::vector<Task> tasks, generate(opt, a.n));
+  const bool to_stdout = a.out == "-";
   AtomicFileWriter w;
-  ANVIL_RETURN_IF_ERROR(w.open(a.out));
+  if (!to_stdout) ANVIL_RETURN_IF_ERROR(w.open(a.out));
   std::string line;
   for (size_t i = 0; i < tasks.size(); ++i) {
     const Task& t = tasks[i];
@@ -52,9 +53,17 @@ Status run_synth(const SynthArgs& a) {
       line = nlohmann::json{{"question", t.question}, {"answer", reasoning + "#### " + t.answer}}.dump();
     }
     line += '\n';
-    ANVIL_RETURN_IF_ERROR(w.write(line.data(), line.size()));
+    if (to_stdout) {
+      std::fwrite(line.data(), 1, line.size(), stdout);
+    } else {
+      ANVIL_RETURN_IF_ERROR(w.write(line.data(), line.size()));
+    }
   }
-  ANVIL_RETURN_IF_ERROR(w.commit());
+  if (to_stdout) {
+    if (std::fflush(stdout) != 0) return io_error("[synth] writing to standard output failed");
+  } else {
+    ANVIL_RETURN_IF_ERROR(w.commit());
+  }
   std::fprintf(stderr, "anvil synth: wrote %zu %s tasks (%s, difficulty %d, seed %llu, %s split) to %s\n",
                tasks.size(), a.task.c_str(), a.style.c_str(), a.difficulty, static_cast<unsigned long long>(a.seed),
                a.split.c_str(), a.out.c_str());
@@ -93,7 +102,7 @@ Command register_synth(CLI::App& app, const GlobalOptions&) {
       ->check(CLI::IsMember({"docs", "gsm8k", "text"}))
       ->capture_default_str();
   c.app->add_flag("--unique", args->unique, "never repeat a question within the file");
-  c.app->add_option("--out", args->out, "output .jsonl file (written atomically)")->required();
+  c.app->add_option("--out", args->out, "output file, written atomically; - = standard output")->required();
   c.run = [args] {
     const Status s = run_synth(*args);
     if (s.ok()) return 0;
