@@ -2,7 +2,8 @@
 # Data-pipeline throughput on real text nobody here wrote: the shared corpora (en.txt.gz 88 MB of
 # packaged English, zh.txt.gz 7 MB of Chinese; see /work/shared/corpora/MANIFEST.txt) concatenated
 # twice (~190 MB). Runs `anvil prep` on one thread (the pipeline is one process per shard, so this is
-# "per core") and prints MB/s per stage from the report's stage timers, plus peak RSS.
+# "per core") and prints MB/s per stage from the report's stage timers, plus peak RSS and the whole
+# run's MB/s of CPU time (robust to a busy machine, unlike the wall-clock stage timers).
 # Usage: bench/data/bench_prep.sh [ANVIL_BINARY] [WORK_DIR]
 set -euo pipefail
 ANVIL=${1:-build/anvil}
@@ -34,6 +35,7 @@ r = json.load(open(f"{w}/out/prep_report.json"))
 log = open(f"{w}/time.log").read()
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", log).group(1)) / 1024
 wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", log).group(1)
+cpu = float(re.search(r"User time \(seconds\): (\S+)", log).group(1)) + float(re.search(r"System time \(seconds\): (\S+)", log).group(1))
 t = r["totals"]
 print(f"input: {t['n_input']} records, {t['bytes_input']/1e6:.1f} MB; kept {t['n_kept']} ({t['bytes_kept']/1e6:.1f} MB); "
       f"balanced={r['balanced']}; wall {wall}; peak RSS {rss:.0f} MiB")
@@ -48,5 +50,7 @@ print(f"normalize + exact dedup + heuristics: {s['normalize']['bytes_in']/1e6/se
 print(f"minhash signatures: {s['minhash']['mb_per_s']:.1f} MB/s per core (goal >= 10)")
 ed = r["exact_dedup"]
 print(f"exact dedup memory: {ed['memory_bytes']/2**20:.1f} MiB for {ed['docs']} distinct docs = {ed['bytes_per_doc']:.1f} B/doc")
+print(f"whole run: {t['bytes_input']/1e6/cpu:.1f} MB/s of CPU time (user+sys {cpu:.1f} s; stage timers above are wall "
+      f"time, inflated when other work shares the cores)")
 print("dropped:", {k: v["n"] for k, v in t["dropped"].items()})
 PY

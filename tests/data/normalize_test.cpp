@@ -1,7 +1,9 @@
-// Normalization: UTF-8 repair per maximal subpart (Unicode §3.9 examples), NFKC, whitespace and
-// control cleanup, language by script, and the chain's drop reasons.
+// Normalization: UTF-8 repair per maximal subpart (Unicode §3.9 examples), NFKC (and its fast path
+// equal to one utf8proc_map call on mixed Unicode), whitespace and control cleanup, language by script,
+// and the chain's drop reasons.
 #include <gtest/gtest.h>
 
+#include "anvil/base/rng.h"
 #include "anvil/data/normalize.h"
 
 namespace anvil::data {
@@ -42,6 +44,41 @@ TEST(Normalize, Nfkc) {
   std::string ascii = "nothing to do";
   ASSERT_TRUE(nfkc_inplace(ascii));
   EXPECT_EQ(ascii, "nothing to do");
+}
+
+// Code points that test every way NFKC can reach across a boundary: combining marks of different
+// classes (reordering), letters that compose with a following mark, compatibility forms, CJK
+// compatibility ideographs, Hangul syllables and conjoining jamo (LV + T composes), vowel signs with
+// combining class 0 that compose (Kannada, Tamil, Bengali), ligatures, fullwidth and circled forms.
+TEST(Normalize, NfkcFastPathEqualsUtf8procOnMixedUnicode) {
+  static const char* kPieces[] = {
+      "a", "e", "E", " ", "\n", "x", ".", "1",                         // ASCII (first halves of compositions)
+      "\u0301", "\u0300", "\u0308", "\u0323", "\u0327", "\u0338",       // combining marks, classes 230/220/202/1
+      "\u00E9", "\u00EA", "\u00C5", "\u212B", "\u2126", "\u1E9B",       // precomposed, singletons
+      "\uFB01", "\uFF21", "\uFF0C", "\u3000", "\u2460", "\u3231",       // ligature, fullwidth, circled
+      "\u00A0", "\u2026", "\u00BD", "\u2122", "\u00B5",                 // compatibility decompositions
+      "\u4E2D", "\u6587", "\uF900", "\uFA10", "\U0002F800",             // Han, CJK compatibility ideographs
+      "\uAC00", "\uAC01", "\u1100", "\u1161", "\u11A8", "\u3131",       // Hangul syllables, jamo
+      "\u0CBF", "\u0CD5", "\u0BC6", "\u0BBE", "\u09C7", "\u09BE",       // class-0 vowel signs that compose
+      "\u0915", "\u093C", "\u0F71", "\u0F72", "\u0F73",                 // nukta, Tibetan
+      "\u03B1", "\u0345", "\u1F00", "\u0438", "\u0306", "\U0001F642",   // Greek, Cyrillic, emoji
+      "\u2028", "\u00AD", "\u200B",
+  };
+  constexpr int kNumStrings = 4000;
+  Rng rng(42);
+  for (int k = 0; k < kNumStrings; ++k) {
+    std::string s;
+    const int len = 1 + static_cast<int>(rng.below(24));
+    for (int i = 0; i < len; ++i) s += kPieces[rng.below(sizeof(kPieces) / sizeof(kPieces[0]))];
+    if (k % 4 == 0) s = "plain ascii prefix long enough " + s + " and an ascii tail";
+    std::string fast = s, slow = s;
+    ASSERT_TRUE(nfkc_inplace(fast));
+    ASSERT_TRUE(nfkc_inplace_reference(slow));
+    ASSERT_EQ(fast, slow) << "input: " << s;
+  }
+  std::string ascii = "nothing to do here";
+  ASSERT_TRUE(nfkc_inplace(ascii));
+  EXPECT_EQ(ascii, "nothing to do here");
 }
 
 TEST(Normalize, WhitespaceAndControls) {

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include <xxhash.h>
 
 #include "anvil/base/check.h"
+#include "anvil/base/file.h"
 #include "anvil/data/dedup.h"
 
 namespace anvil::data {
@@ -15,30 +18,19 @@ namespace {
 
 uint64_t key(const uint32_t* ids, size_t n) { return XXH3_64bits(ids, n * sizeof(uint32_t)); }
 
-template <typename F>
-void for_each_line(std::string_view text, F&& f) {
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    f(text.substr(start, end - start));
-    start = end + 1;
-  }
-}
+}  // namespace
 
-std::vector<std::string_view> words_of(const std::string& simple) {
-  std::vector<std::string_view> w;
+void lm_words(std::string_view line, std::string& simple, std::vector<std::string_view>& words) {
+  simple = simplify_for_minhash(line);
+  words.clear();
   size_t start = 0;
   while (start < simple.size()) {
     size_t end = simple.find(' ', start);
     if (end == std::string::npos) end = simple.size();
-    if (end > start) w.emplace_back(simple.data() + start, end - start);
+    if (end > start) words.emplace_back(simple.data() + start, end - start);
     start = end + 1;
   }
-  return w;
 }
-
-}  // namespace
 
 KnLm::KnLm(const KnOptions& opt) : opt_(opt), order_(opt.order) {
   for (const char* w : {"<unk>", "<s>", "</s>"}) {
@@ -46,14 +38,17 @@ KnLm::KnLm(const KnOptions& opt) : opt_(opt), order_(opt.order) {
     words_.emplace_back(w);
   }
   grams_.resize(static_cast<size_t>(std::max(order_, 1)));
+  gram_ids_.resize(grams_.size());
 }
 
 void KnLm::add_text(std::string_view text) {
   std::vector<uint32_t> ids;
+  std::string simple;
+  std::vector<std::string_view> words;
   for_each_line(text, [&](std::string_view line) {
-    const std::string simple = simplify_for_minhash(line);
-    const auto words = words_of(simple);
+    lm_words(line, simple, words);
     if (words.empty()) return;
+    ++n_lines_;
     ids.assign(1, kBos);
     for (auto w : words) {
       auto [it, added] = vocab_.try_emplace(std::string(w), static_cast<uint32_t>(words_.size()));
@@ -69,6 +64,7 @@ void KnLm::add_text(std::string_view text) {
           e.context = key(g, n - 1);
           e.suffix = key(g + 1, n - 1);
           e.starts_bos = g[0] == kBos;
+          gram_ids_[n - 1].insert(gram_ids_[n - 1].end(), g, g + n);
         }
       }
     }
@@ -113,8 +109,30 @@ Status KnLm::finish() {
     }
   }
   n_predictable_ = words_.size() - 1;  // every word but <s>, including <unk> and </s>
+  // p of every listed n-gram, lower orders first: its suffix is listed one order down, so each needs
+  // two lookups (its context, its suffix) instead of interpolate()'s two per order.
+  for (size_t n = 0; n < grams_.size(); ++n) {
+    for (auto& [k, g] : grams_[n]) {
+      double lower = 1.0 / static_cast<double>(n_predictable_);
+      if (n > 0) {
+        auto s = grams_[n - 1].find(g.suffix);
+        ANVIL_CHECK(s != grams_[n - 1].end(), "KnLm::finish: the suffix of a {}-gram is not counted", n + 1);
+        lower = s->second.prob;
+      }
+      const Context& c = contexts_[n].at(g.context);
+      const auto& d = discounts_[n];
+      const double discounted = std::max(g.adjusted - d[std::min<uint32_t>(g.adjusted, 3) - 1], 0.0);
+      g.prob = static_cast<float>(c.sum == 0 ? lower : discounted / static_cast<double>(c.sum) + gamma(n + 1, c) * lower);
+    }
+  }
   finished_ = true;
   return ok_status();
+}
+
+double KnLm::gamma(size_t order, const Context& c) const {
+  const auto& d = discounts_[order - 1];
+  return (d[0] * static_cast<double>(c.n1) + d[1] * static_cast<double>(c.n2) + d[2] * static_cast<double>(c.n3p)) /
+         static_cast<double>(c.sum);
 }
 
 double KnLm::interpolate(const uint32_t* hist, size_t n_hist, uint32_t word) const {
@@ -129,9 +147,8 @@ double KnLm::interpolate(const uint32_t* hist, size_t n_hist, uint32_t word) con
     const uint32_t a = e == grams_[n - 1].end() ? 0 : e->second.adjusted;
     const auto& d = discounts_[n - 1];
     const double sum = static_cast<double>(c->second.sum);
-    const double gamma = (d[0] * c->second.n1 + d[1] * c->second.n2 + d[2] * c->second.n3p) / sum;
     const double discounted = a == 0 ? 0.0 : std::max(a - d[std::min<uint32_t>(a, 3) - 1], 0.0);
-    p = discounted / sum + gamma * p;
+    p = discounted / sum + gamma(n, c->second) * p;
   }
   return p;
 }
@@ -152,10 +169,11 @@ std::pair<double, uint64_t> KnLm::log10_prob(std::string_view text) const {
   double lp = 0;
   uint64_t n = 0;
   std::vector<uint32_t> ids;
+  std::string simple;
+  std::vector<std::string_view> words;
   const size_t max_hist = static_cast<size_t>(std::max(order_ - 1, 0));
   for_each_line(text, [&](std::string_view line) {
-    const std::string simple = simplify_for_minhash(line);
-    const auto words = words_of(simple);
+    lm_words(line, simple, words);
     if (words.empty()) return;
     ids.assign(1, kBos);
     for (auto w : words) ids.push_back(id(w));
@@ -172,6 +190,82 @@ std::pair<double, uint64_t> KnLm::log10_prob(std::string_view text) const {
 double KnLm::perplexity(std::string_view text) const {
   const auto [lp, n] = log10_prob(text);
   return n == 0 ? 0.0 : std::pow(10.0, -lp / static_cast<double>(n));
+}
+
+Status KnLm::write_arpa(const std::function<Status(std::string_view)>& sink) const {
+  if (!finished_) return invalid_argument("[lm.write_arpa] the model is not estimated yet (call finish())");
+  constexpr size_t kFlushBytes = size_t{1} << 20;
+  constexpr float kBosLog10Prob = -99.0f;  // lmplz's value for <s>, which is never predicted
+  std::string buf = "\\data\\\n";
+  const size_t n_orders = grams_.size();
+  const uint64_t n_unigrams = words_.size();
+  for (size_t n = 1; n <= n_orders; ++n) {
+    fmt::format_to(std::back_inserter(buf), "ngram {}={}\n", n, n == 1 ? n_unigrams : grams_[n - 1].size());
+  }
+  auto flush = [&](bool force) -> Status {
+    if (buf.size() < kFlushBytes && !force) return ok_status();
+    ANVIL_RETURN_IF_ERROR(sink(buf));
+    buf.clear();
+    return ok_status();
+  };
+  // One line: log10 p, the words, and log10 γ when the n-gram is a context of the next order.
+  auto line = [&](size_t n, const uint32_t* ids, float log10_p) {
+    fmt::format_to(std::back_inserter(buf), "{}\t", log10_p);
+    for (size_t k = 0; k < n; ++k) {
+      buf += words_[ids[k]];
+      buf += k + 1 < n ? ' ' : '\t';
+    }
+    if (n < n_orders) {
+      auto c = contexts_[n].find(key(ids, n));
+      if (c != contexts_[n].end() && c->second.sum > 0) {
+        fmt::format_to(std::back_inserter(buf), "{}", static_cast<float>(std::log10(gamma(n + 1, c->second))));
+      } else {
+        buf += '0';
+      }
+    } else {
+      buf.pop_back();  // no backoff column at the highest order
+    }
+    buf += '\n';
+  };
+  buf += "\n\\1-grams:\n";
+  for (uint32_t w = 0; w < n_unigrams; ++w) {
+    line(1, &w, w == kBos ? kBosLog10Prob : static_cast<float>(std::log10(interpolate(nullptr, 0, w))));
+    ANVIL_RETURN_IF_ERROR(flush(false));
+  }
+  std::vector<uint32_t> order;
+  for (size_t n = 2; n <= n_orders; ++n) {
+    fmt::format_to(std::back_inserter(buf), "\n\\{}-grams:\n", n);
+    const uint32_t* all = gram_ids_[n - 1].data();
+    order.resize(grams_[n - 1].size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return std::lexicographical_compare(all + a * n, all + a * n + n, all + b * n, all + b * n + n);
+    });
+    for (uint32_t i : order) {
+      const uint32_t* ids = all + static_cast<size_t>(i) * n;
+      line(n, ids, static_cast<float>(std::log10(grams_[n - 1].at(key(ids, n)).prob)));
+      ANVIL_RETURN_IF_ERROR(flush(false));
+    }
+  }
+  buf += "\n\\end\\\n";
+  return flush(true);
+}
+
+Status KnLm::write_arpa_file(const std::string& path) const {
+  AtomicFileWriter w;
+  ANVIL_RETURN_IF_ERROR(w.open(path));
+  ANVIL_RETURN_IF_ERROR(write_arpa([&](std::string_view s) { return w.write(s.data(), s.size()); }));
+  return w.commit();
+}
+
+std::string KnLm::arpa_text() const {
+  std::string out;
+  const Status s = write_arpa([&](std::string_view piece) {
+    out += piece;
+    return ok_status();
+  });
+  ANVIL_CHECK(s.ok(), "KnLm::arpa_text: {}", s.to_string());
+  return out;
 }
 
 }  // namespace anvil::data

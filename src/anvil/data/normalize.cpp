@@ -1,9 +1,10 @@
 // Normalization chain (normalize.h). Hot loops are byte-at-a-time with an 8-byte ASCII fast path;
-// utf8proc is called only for text that has non-ASCII bytes.
+// NFKC copies runs of inert code points and calls utf8proc only on the short regions around the others.
 #include "anvil/data/normalize.h"
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include <utf8proc.h>
 
@@ -18,19 +19,6 @@ constexpr double kLatinPerHan = 3.0;
 // or when it has too few words to tell.
 constexpr double kMinEnglishStopFraction = 0.05;
 constexpr size_t kMinWordsForStopTest = 20;
-
-bool all_ascii(std::string_view s) {
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if (w & kHighBits) return false;
-  }
-  for (; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) return false;
-  }
-  return true;
-}
 
 // Length of the valid sequence starting at p (1..4), or 0 with *bad = length of the maximal invalid
 // subpart (≥ 1) to replace by one U+FFFD.
@@ -94,6 +82,47 @@ bool is_stop_word(std::string_view w) {
   return false;
 }
 
+constexpr auto kNfkcOptions = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+
+// A code point NFKC never changes and never looks across: no decomposition, combining class 0, no part
+// in any canonical composition (utf8proc's comb_index unset) and not Hangul (composed by algorithm).
+// So NFKC(a + b) = NFKC(a) + NFKC(b) whenever b starts with one (UAX #15 §9, conservatively). BMP
+// answers come from a bitmap built once; ASCII is always inert (never a second in a composition).
+bool nfkc_inert_slow(uint32_t cp) {
+  if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0xA960 && cp <= 0xA97F) || (cp >= 0xAC00 && cp <= 0xD7FF)) return false;
+  const utf8proc_property_t* prop = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
+  return prop->decomp_seqindex == UINT16_MAX && prop->combining_class == 0 && prop->comb_index == UINT16_MAX;
+}
+
+bool nfkc_inert(uint32_t cp) {
+  static const std::vector<uint64_t> kBmp = [] {
+    std::vector<uint64_t> bits(0x10000 / 64, 0);
+    for (uint32_t c = 0; c < 0x10000; ++c) {
+      if (c < 0x80 || nfkc_inert_slow(c)) bits[c / 64] |= uint64_t{1} << (c % 64);
+    }
+    return bits;
+  }();
+  return cp < 0x10000 ? (kBmp[cp / 64] >> (cp % 64)) & 1 : nfkc_inert_slow(cp);
+}
+
+// Appends NFKC(region) to out, like utf8proc_map but into a reused buffer (no allocation per call).
+bool nfkc_append(std::string_view region, std::string& out) {
+  thread_local std::vector<utf8proc_int32_t> buf(256);
+  const auto* s = reinterpret_cast<const utf8proc_uint8_t*>(region.data());
+  const auto len = static_cast<utf8proc_ssize_t>(region.size());
+  utf8proc_ssize_t n = utf8proc_decompose(s, len, buf.data(), static_cast<utf8proc_ssize_t>(buf.size()), kNfkcOptions);
+  if (n < 0) return false;
+  if (static_cast<size_t>(n) > buf.size()) {
+    buf.resize(static_cast<size_t>(n));
+    n = utf8proc_decompose(s, len, buf.data(), n, kNfkcOptions);
+    if (n < 0) return false;
+  }
+  const utf8proc_ssize_t bytes = utf8proc_reencode(buf.data(), n, kNfkcOptions);
+  if (bytes < 0) return false;
+  out.append(reinterpret_cast<const char*>(buf.data()), static_cast<size_t>(bytes));
+  return true;
+}
+
 }  // namespace
 
 size_t count_invalid_utf8(std::string_view s) {
@@ -142,15 +171,62 @@ size_t repair_utf8(std::string_view in, std::string& out) {
   return n_bad;
 }
 
-bool nfkc_inplace(std::string& text) {
-  if (all_ascii(text)) return true;
+bool nfkc_inplace_reference(std::string& text) {
   utf8proc_uint8_t* out = nullptr;
-  const utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
-                   &out, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT));
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                          static_cast<utf8proc_ssize_t>(text.size()), &out, kNfkcOptions);
   if (n < 0) return false;
   text.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
   std::free(out);
+  return true;
+}
+
+bool nfkc_inplace(std::string& text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  std::string out;
+  size_t i = 0, copied = 0;
+  size_t last_inert = 0;  // start of the last inert code point before i (or where the last region ended)
+  while (i < n) {
+    if (p[i] < 0x80) {
+      if (i + 8 <= n) {
+        uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        if (!(w & kHighBits)) {
+          i += 8;
+          last_inert = i - 1;
+          continue;
+        }
+      }
+      last_inert = i++;
+      continue;
+    }
+    size_t bad = 0;
+    uint32_t cp = 0;
+    size_t len = decode_len(p + i, n - i, &bad, &cp);
+    if (len == 0) return nfkc_inplace_reference(text);  // invalid UTF-8: let utf8proc refuse it
+    if (nfkc_inert(cp)) {
+      last_inert = i;
+      i += len;
+      continue;
+    }
+    // A region from the last inert code point (it may compose with what follows) to the next one.
+    size_t j = i + len;
+    while (j < n) {
+      if (p[j] < 0x80) break;
+      len = decode_len(p + j, n - j, &bad, &cp);
+      if (len == 0) return nfkc_inplace_reference(text);
+      if (nfkc_inert(cp)) break;
+      j += len;
+    }
+    if (out.empty()) out.reserve(n + n / 8 + 16);
+    out.append(text, copied, last_inert - copied);
+    if (!nfkc_append(std::string_view(text).substr(last_inert, j - last_inert), out)) return false;
+    copied = last_inert = i = j;
+  }
+  if (copied == 0) return true;  // nothing to change: every code point was inert
+  out.append(text, copied, n - copied);
+  text.swap(out);
   return true;
 }
 
@@ -176,6 +252,18 @@ void clean_whitespace(std::string& text) {
   };
   for (size_t i = 0; i < n;) {
     const unsigned char c = p[i];
+    if (c >= 0x21 && c <= 0x7E) {  // the hot case: a run of visible ASCII, copied as one piece
+      emit_separators();
+      size_t j = i + 1;
+      while (j < n && p[j] >= 0x21 && p[j] <= 0x7E) ++j;
+      if (w != i) {
+        for (size_t k = i; k < j; ++k) text[w + k - i] = static_cast<char>(p[k]);
+      }
+      w += j - i;
+      i = j;
+      line_has_content = doc_has_content = true;
+      continue;
+    }
     if (c < 0x80) {
       if (c == '\n' || c == '\r') {
         if (c == '\r' && i + 1 < n && p[i + 1] == '\n') ++i;
@@ -240,14 +328,18 @@ Lang detect_language(std::string_view text) {
     const unsigned char c = p[i];
     if (c < 0x80) {
       const unsigned char lower = c | 0x20;
-      if (lower >= 'a' && lower <= 'z') {
-        ++n_latin;
-        if (word_len < sizeof(word)) word[word_len] = static_cast<char>(lower);
-        ++word_len;
+      if (lower >= 'a' && lower <= 'z') {  // a run of ASCII letters in one go
+        size_t j = i;
+        do {
+          if (word_len < sizeof(word)) word[word_len] = static_cast<char>(p[j] | 0x20);
+          ++word_len, ++j;
+        } while (j < text.size() && (p[j] | 0x20) >= 'a' && (p[j] | 0x20) <= 'z');
+        n_latin += j - i;
         in_word = true;
-      } else {
-        end_word();
+        i = j;
+        continue;
       }
+      end_word();
       ++i;
       continue;
     }

@@ -35,8 +35,11 @@ struct NormalizeResult {
 size_t count_invalid_utf8(std::string_view s);
 // Copies `in` to `out` with each maximal invalid subpart replaced by U+FFFD; returns how many.
 size_t repair_utf8(std::string_view in, std::string& out);
-// NFKC of valid UTF-8 in place; false if utf8proc refused (then `text` is unchanged).
+// NFKC of valid UTF-8 in place; false if utf8proc refused (then `text` is unchanged). Runs of code
+// points NFKC cannot touch are copied as they are; utf8proc sees only the regions around the others.
 bool nfkc_inplace(std::string& text);
+// The same through one utf8proc_map call over the whole text (the slow path the fast one must equal).
+bool nfkc_inplace_reference(std::string& text);
 // Removes C0/C1 controls (except \n, \t) and zero-width characters, turns \r\n and \r into \n and
 // tabs into spaces, collapses runs of spaces, strips spaces at line starts and ends, keeps at most one
 // blank line in a row, trims the document.

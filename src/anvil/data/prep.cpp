@@ -3,7 +3,9 @@
 // drops by DropReason, later stages' drops move records from kept to dropped in the report.
 #include "anvil/data/prep.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +37,44 @@ bool in_list(const std::vector<Lang>& l, Lang x) {
   return false;
 }
 
+// The filter's perplexity model: a loaded ARPA file, or a KN model trained on the reference files.
+struct PerplexityModel {
+  std::optional<ArpaLm> arpa;
+  std::optional<KnLm> kn;
+  std::string describe;
+  double perplexity(std::string_view text) const { return arpa ? arpa->perplexity(text) : kn->perplexity(text); }
+};
+
+Result<PerplexityModel> load_perplexity_model(const PrepConfig& cfg, const Context& ctx) {
+  PerplexityModel m;
+  if (!cfg.perplexity) return m;
+  const auto t = Clock::now();
+  if (!cfg.perplexity_model.empty()) {
+    ANVIL_ASSIGN_OR_RETURN(ArpaLm lm, ArpaLm::load(cfg.perplexity_model));
+    m.describe = fmt::format("{} (ARPA, order {}, {} words)", cfg.perplexity_model, lm.order(), lm.vocab_size());
+    m.arpa = std::move(lm);
+  } else {
+    if (cfg.perplexity_reference.empty()) {
+      return invalid_argument("[prep.filter] perplexity needs a model file or reference files");
+    }
+    KnLm& lm = m.kn.emplace(cfg.perplexity_lm);
+    for (const auto& ref : cfg.perplexity_reference) {
+      ANVIL_ASSIGN_OR_RETURN(auto r, DocumentReader::open(ref, {.text_unit = TextUnit::kFile}));
+      Document d;
+      for (;;) {
+        ANVIL_ASSIGN_OR_RETURN(bool more, r->next(d));
+        if (!more) break;
+        lm.add_text(d.text);
+      }
+    }
+    ANVIL_RETURN_IF_ERROR(lm.finish());
+    m.describe = fmt::format("KN order {} trained on {} reference file(s), {} words", lm.order(),
+                             cfg.perplexity_reference.size(), lm.vocab_size());
+  }
+  ctx.log->info("[prep.filter] perplexity model: {}, ready in {:.1f} s", m.describe, seconds_since(t));
+  return m;
+}
+
 Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
   std::error_code ec;
   fs::create_directories(cfg.work_dir, ec);
@@ -49,46 +89,88 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
   ExactDedup exact;
   const MinHasher mh(cfg.minhash);
   std::vector<uint64_t> sig(static_cast<size_t>(mh.n_hashes())), keys(static_cast<size_t>(mh.n_bands()));
-  KnLm lm(cfg.perplexity_lm);
-  if (cfg.perplexity) {
-    const auto t_lm = Clock::now();
-    if (cfg.perplexity_reference.empty()) return invalid_argument("[prep.filter] perplexity needs reference files");
-    for (const auto& ref : cfg.perplexity_reference) {
-      ANVIL_ASSIGN_OR_RETURN(auto r, DocumentReader::open(ref, {.text_unit = TextUnit::kFile}));
-      Document d;
-      for (;;) {
-        ANVIL_ASSIGN_OR_RETURN(bool more, r->next(d));
-        if (!more) break;
-        lm.add_text(d.text);
-      }
-    }
-    ANVIL_RETURN_IF_ERROR(lm.finish());
-    ctx.log->info("[prep.filter] perplexity model: order {}, {} words, trained in {:.1f} s", lm.order(),
-                  lm.vocab_size(), seconds_since(t_lm));
+  ANVIL_ASSIGN_OR_RETURN(PerplexityModel lm, load_perplexity_model(cfg, ctx));
+  const bool percentile = cfg.perplexity && cfg.keep_percentile > 0;
+  std::vector<double> pp_scores;  // percentile mode: every score of this shard, in order
+  double pp_seconds = 0;
+  const std::string pending_path = work(cfg, fmt::format("pp_pending.{}.jsonl", shard.index));
+  std::ofstream pending;
+  if (percentile) {
+    pending.open(pending_path, std::ios::binary | std::ios::trunc);
+    if (!pending) return io_error("[prep.filter] cannot write '{}'", pending_path);
   }
+  struct InputInfo {
+    std::string label;
+    size_t group_idx = 0;
+  };
+  std::vector<InputInfo> infos;
   uint64_t ordinal = 0;
   std::string line;
-  for (const PrepInput& in : cfg.inputs) {
+  // `rule` is counted in the report's rules; `note` only annotates the example.
+  auto drop = [&](const Document& doc, RecordStats& src, DropReason r, const std::string& rule,
+                  const std::string& note = "") {
+    const std::string detail = note.empty() ? rule : rule + ": " + note;
+    const std::string where = detail.empty() ? doc.id : doc.id + " (" + detail + ")";
+    st.total.add_dropped(r, doc.text, where);
+    src.add_dropped(r, doc.text, where);
+    if (!rule.empty()) ++st.rules[rule];
+  };
+  // The stages after the perplexity filter: PII, MinHash signature, the kept record.
+  auto keep = [&](Document& doc, size_t input, Lang lang) -> Status {
+    const PrepInput& in = cfg.inputs[input];
+    const InputInfo& info = infos[input];
+    RecordStats& src = st.sources[info.label];
+    if (cfg.pii) {
+      const auto t = Clock::now();
+      const size_t before = doc.text.size();
+      const PiiResult pr = apply_pii(doc.text, cfg.pii_options);
+      for (size_t k = 0; k < kNumPiiTypes; ++k) st.pii[k] += pr.n_found[k];
+      st.stage("pii").add(before, pr.drop ? 0 : doc.text.size(), seconds_since(t), !pr.drop);
+      if (pr.drop) {
+        drop(doc, src, DropReason::kPii, "");
+        return ok_status();
+      }
+    }
+    const uint64_t gid = (static_cast<uint64_t>(shard.index) << kGidShardShift) | ordinal++;
+    if (cfg.near_dedup && in.near_dedup) {
+      const auto t = Clock::now();
+      if (mh.signature(doc.text, sig)) {
+        mh.band_keys(sig, keys);
+        ANVIL_RETURN_IF_ERROR(sigs.add(gid, keys));
+      }
+      st.stage("minhash").add(doc.text.size(), doc.text.size(), seconds_since(t));
+    }
+    index.insert(index.end(), {gid, info.group_idx, doc.text.size()});
+    doc.meta["lang"] = lang_name(lang);
+    line = nlohmann::json{{"id", doc.id},
+                          {"text", doc.text},
+                          {"source", doc.source.empty() ? info.label : doc.source},
+                          {"meta", doc.meta},
+                          {"_gid", gid},
+                          {"_group", in.group},
+                          {"_src", info.label}}
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += '\n';
+    ANVIL_RETURN_IF_ERROR(kept_out.write(line.data(), line.size()));
+    st.total.add_kept(doc.text.size());
+    src.add_kept(doc.text.size());
+    return ok_status();
+  };
+  for (size_t input = 0; input < cfg.inputs.size(); ++input) {
+    const PrepInput& in = cfg.inputs[input];
     ReaderOptions ro = in.reader;
     ro.shard_index = shard.index, ro.n_shards = shard.count;
     if (ro.source.empty()) ro.source = fs::path(in.path).filename().string();
     const std::string label = ro.source;
     size_t group_idx = std::find(st.groups.begin(), st.groups.end(), in.group) - st.groups.begin();
     if (group_idx == st.groups.size()) st.groups.push_back(in.group);
+    infos.push_back({.label = label, .group_idx = group_idx});
     auto t_file = Clock::now();
     ANVIL_ASSIGN_OR_RETURN(auto reader, DocumentReader::open(in.path, ro));
     RecordStats& src = st.sources[label];
     NormalizeOptions norm = cfg.normalize;
     if (!in.language_filter) norm.keep_languages.clear();
     Document doc;
-    // `rule` is counted in the report's rules; `note` only annotates the example.
-    auto drop = [&](DropReason r, const std::string& rule, const std::string& note = "") {
-      const std::string detail = note.empty() ? rule : rule + ": " + note;
-      const std::string where = detail.empty() ? doc.id : doc.id + " (" + detail + ")";
-      st.total.add_dropped(r, doc.text, where);
-      src.add_dropped(r, doc.text, where);
-      if (!rule.empty()) ++st.rules[rule];
-    };
     for (;;) {
       auto t = Clock::now();
       ANVIL_ASSIGN_OR_RETURN(bool more, reader->next(doc));
@@ -102,7 +184,7 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
       if (nr.n_invalid_utf8 > 0) st.n_utf8_repaired += nr.drop ? 0 : 1;
       st.stage("normalize").add(before, nr.drop ? 0 : doc.text.size(), seconds_since(t), !nr.drop);
       if (nr.drop) {
-        drop(*nr.drop, "");
+        drop(doc, src, *nr.drop, "");
         continue;
       }
 
@@ -111,7 +193,7 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
         const bool first = exact.insert_text(doc.text);
         st.stage("exact_dedup").add(doc.text.size(), first ? doc.text.size() : 0, seconds_since(t), first);
         if (!first) {
-          drop(DropReason::kExactDuplicate, "");
+          drop(doc, src, DropReason::kExactDuplicate, "");
           continue;
         }
       }
@@ -132,7 +214,7 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
         }
         st.stage("quality").add(before, why ? 0 : doc.text.size(), seconds_since(t), !why);
         if (why) {
-          drop(reason, *why);
+          drop(doc, src, reason, *why);
           continue;
         }
       }
@@ -140,54 +222,79 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
       if (cfg.perplexity && in.quality && in_list(cfg.perplexity_languages, nr.lang)) {
         t = Clock::now();
         const double pp = lm.perplexity(doc.text);
-        const bool keep = pp <= cfg.max_perplexity;
-        st.stage("perplexity").add(doc.text.size(), keep ? doc.text.size() : 0, seconds_since(t), keep);
-        if (!keep) {
-          drop(DropReason::kPerplexity, "perplexity_above_max", fmt::format("{:.1f} > {}", pp, cfg.max_perplexity));
+        if (percentile) {  // decided after the shard: spill the document with its score
+          pp_seconds += seconds_since(t);
+          pp_scores.push_back(pp);
+          line = nlohmann::json{{"i", input}, {"id", doc.id}, {"text", doc.text}, {"source", doc.source},
+                                {"meta", doc.meta}, {"lang", static_cast<int>(nr.lang)}, {"pp", pp}}
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          pending << line << '\n';
+          continue;
+        }
+        const bool pass = pp <= cfg.max_perplexity;
+        st.stage("perplexity").add(doc.text.size(), pass ? doc.text.size() : 0, seconds_since(t), pass);
+        if (!pass) {
+          drop(doc, src, DropReason::kPerplexity, "perplexity_above_max",
+               fmt::format("{:.1f} > {}", pp, cfg.max_perplexity));
           continue;
         }
       }
-
-      if (cfg.pii) {
-        t = Clock::now();
-        before = doc.text.size();
-        const PiiResult pr = apply_pii(doc.text, cfg.pii_options);
-        for (size_t k = 0; k < kNumPiiTypes; ++k) st.pii[k] += pr.n_found[k];
-        st.stage("pii").add(before, pr.drop ? 0 : doc.text.size(), seconds_since(t), !pr.drop);
-        if (pr.drop) {
-          drop(DropReason::kPii, "");
-          continue;
-        }
-      }
-
-      const uint64_t gid = (static_cast<uint64_t>(shard.index) << kGidShardShift) | ordinal++;
-      if (cfg.near_dedup && in.near_dedup) {
-        t = Clock::now();
-        if (mh.signature(doc.text, sig)) {
-          mh.band_keys(sig, keys);
-          ANVIL_RETURN_IF_ERROR(sigs.add(gid, keys));
-        }
-        st.stage("minhash").add(doc.text.size(), doc.text.size(), seconds_since(t));
-      }
-      index.insert(index.end(), {gid, group_idx, doc.text.size()});
-      doc.meta["lang"] = lang_name(nr.lang);
-      line = nlohmann::json{{"id", doc.id},
-                            {"text", doc.text},
-                            {"source", doc.source.empty() ? label : doc.source},
-                            {"meta", doc.meta},
-                            {"_gid", gid},
-                            {"_group", in.group},
-                            {"_src", label}}
-                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      line += '\n';
-      ANVIL_RETURN_IF_ERROR(kept_out.write(line.data(), line.size()));
-      st.total.add_kept(doc.text.size());
-      src.add_kept(doc.text.size());
+      ANVIL_RETURN_IF_ERROR(keep(doc, input, nr.lang));
     }
     st.total.merge(reader->stats());  // inputs and bad records, counted by the reader
     src.merge(reader->stats());
     ctx.log->info("[prep.filter] shard {}/{}: '{}' done: {} records in {:.1f} s", shard.index, shard.count, in.path,
                   reader->stats().n_input, seconds_since(t_file));
+  }
+  if (cfg.perplexity) {
+    nlohmann::json pj = {{"shard", shard.index}, {"model", lm.describe}, {"languages", nlohmann::json::array()}};
+    for (Lang l : cfg.perplexity_languages) pj["languages"].push_back(lang_name(l));
+    if (percentile) {
+      pending.close();
+      if (!pending) return io_error("[prep.filter] writing '{}' failed", pending_path);
+      const double threshold = percentile_threshold(pp_scores, cfg.keep_percentile);
+      uint64_t n_dropped = 0;
+      std::ifstream back(pending_path, std::ios::binary);
+      if (!back) return io_error("[prep.filter] cannot read back '{}'", pending_path);
+      uint64_t line_no = 0;
+      Document doc;
+      while (std::getline(back, line)) {
+        ++line_no;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.contains("pp") || j.value("i", cfg.inputs.size()) >= cfg.inputs.size()) {
+          return internal_error("[prep.filter] '{}':{}: corrupt pending record", pending_path, line_no);
+        }
+        const size_t input = j["i"].get<size_t>();
+        const double pp = j["pp"].get<double>();
+        doc.id = j["id"].get<std::string>(), doc.text = j["text"].get<std::string>();
+        doc.source = j["source"].get<std::string>(), doc.meta = std::move(j["meta"]);
+        const bool pass = pp <= threshold;
+        st.stage("perplexity").add(doc.text.size(), pass ? doc.text.size() : 0, 0.0, pass);
+        if (!pass) {
+          ++n_dropped;
+          drop(doc, st.sources[infos[input].label], DropReason::kPerplexity, "perplexity_above_percentile",
+               fmt::format("{:.1f} > {:.1f} (p{} of shard {})", pp, threshold, cfg.keep_percentile * 100, shard.index));
+          continue;
+        }
+        ANVIL_RETURN_IF_ERROR(keep(doc, input, static_cast<Lang>(j["lang"].get<int>())));
+      }
+      if (line_no != pp_scores.size()) {
+        return internal_error("[prep.filter] '{}' holds {} records, {} were scored", pending_path, line_no,
+                              pp_scores.size());
+      }
+      back.close();
+      std::error_code ec;
+      fs::remove(pending_path, ec);
+      st.stage("perplexity").seconds += pp_seconds;
+      pj.update({{"mode", "percentile"}, {"keep_percentile", cfg.keep_percentile}, {"threshold", threshold},
+                 {"n_scored", pp_scores.size()}, {"n_dropped", n_dropped}});
+      ctx.log->info("[prep.filter] shard {}/{}: perplexity threshold {:.1f} (p{} of {} scored), {} dropped",
+                    shard.index, shard.count, threshold, cfg.keep_percentile * 100, pp_scores.size(), n_dropped);
+    } else {
+      pj.update({{"mode", "max"}, {"threshold", cfg.max_perplexity}, {"n_scored", st.stage("perplexity").docs_in},
+                 {"n_dropped", st.stage("perplexity").docs_in - st.stage("perplexity").docs_out}});
+    }
+    st.perplexity.push_back(std::move(pj));
   }
   st.exact_dedup_bytes = exact.memory_bytes();
   st.exact_dedup_docs = exact.size();
@@ -287,6 +394,14 @@ Status run_finalize(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) 
 
 }  // namespace
 
+double percentile_threshold(std::vector<double> scores, double p) {
+  if (scores.empty()) return 0.0;
+  std::sort(scores.begin(), scores.end());
+  const double rank = std::ceil(p * static_cast<double>(scores.size()));  // nearest rank, 1-based
+  const size_t k = static_cast<size_t>(std::clamp(rank, 1.0, static_cast<double>(scores.size())));
+  return scores[k - 1];
+}
+
 Result<PrepStage> parse_prep_stage(const std::string& s) {
   static const std::pair<const char*, PrepStage> kNames[] = {
       {"all", PrepStage::kAll},           {"filter", PrepStage::kFilter},     {"buckets", PrepStage::kBuckets},
@@ -306,6 +421,10 @@ Status run_prep(const PrepConfig& cfg, PrepStage stage, ShardSpec shard, const C
                             stage == PrepStage::kAll ? "all" : stage == PrepStage::kCluster ? "cluster" : "report");
   }
   if (cfg.inputs.empty()) return invalid_argument("[prep] no [[input]] in the config");
+  if (cfg.perplexity && !(cfg.keep_percentile >= 0 && cfg.keep_percentile <= 1)) {
+    return invalid_argument("[prep] perplexity keep_percentile = {} (expected 0 = off, or a fraction in (0, 1])",
+                            cfg.keep_percentile);
+  }
   const auto t0 = Clock::now();
   switch (stage) {
     case PrepStage::kFilter: return run_filter(cfg, shard, ctx);
@@ -325,12 +444,11 @@ Status run_prep(const PrepConfig& cfg, PrepStage stage, ShardSpec shard, const C
   }
   // One process: clear stale stage files, then every stage in order.
   std::error_code ec;
-  for (const char* pre : {"kept.", "sig.", "index.", "stats.", "pairs.", "final."}) {
-    for (const auto& p : work_files(cfg, pre, std::string(pre) == "kept." ? ".jsonl"
-                                              : std::string(pre) == "stats." || std::string(pre) == "final." ? ".json"
-                                                                                                              : ".bin")) {
-      fs::remove(p, ec);
-    }
+  static constexpr std::pair<const char*, const char*> kStageFiles[] = {
+      {"kept.", ".jsonl"}, {"pp_pending.", ".jsonl"}, {"sig.", ".bin"},    {"index.", ".bin"},
+      {"stats.", ".json"}, {"pairs.", ".bin"},        {"final.", ".json"}};
+  for (const auto& [pre, suffix] : kStageFiles) {
+    for (const auto& p : work_files(cfg, pre, suffix)) fs::remove(p, ec);
   }
   for (PrepStage s : {PrepStage::kFilter, PrepStage::kBuckets, PrepStage::kCluster, PrepStage::kFinalize}) {
     ANVIL_RETURN_IF_ERROR(run_prep(cfg, s, {}, ctx));

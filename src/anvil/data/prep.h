@@ -14,6 +14,7 @@
 
 #include "anvil/base/context.h"
 #include "anvil/base/status.h"
+#include "anvil/data/arpa_lm.h"
 #include "anvil/data/dedup.h"
 #include "anvil/data/kn_lm.h"
 #include "anvil/data/mixing.h"
@@ -49,12 +50,22 @@ struct PrepConfig {
   GopherQualityOptions gopher_quality_options;
   GopherRepetitionOptions gopher_repetition_options;
   C4Options c4_options;
-  // CCNet-style perplexity filter: a KN model trained (in each filter process) on the reference files;
-  // documents in `perplexity_languages` scoring above max_perplexity are dropped (reason perplexity).
+  // CCNet-style perplexity filter on documents in `perplexity_languages` (drop reason perplexity). The
+  // model: an ARPA file (`perplexity_model`, from `anvil lm train`, loaded once per filter process) or
+  // else a KN model trained in each filter process on the reference files. The cut: with
+  // keep_percentile = 0, documents scoring above max_perplexity go; with keep_percentile = p in (0, 1],
+  // each filter shard keeps its documents at or below the nearest-rank p-th percentile of the
+  // perplexities it scored (CCNet's head = 0.3, head+middle = 0.6) and max_perplexity is not used.
+  // Percentile mode scores the shard's candidates first (spilling them to pp_pending.<i>.jsonl, keeping
+  // only the scores in memory, 8 bytes per document), then decides: the threshold is per shard because
+  // readers deal records round-robin to shards, so each shard is a uniform sample of the corpus and its
+  // percentile estimates the global one without a cross-shard pass. The threshold used is reported.
   bool perplexity = false;
   std::vector<std::string> perplexity_reference;
+  std::string perplexity_model;
   KnOptions perplexity_lm;
   double max_perplexity = 1000.0;
+  double keep_percentile = 0.0;
   std::vector<Lang> perplexity_languages = {Lang::kEn};
   bool mix = true;
   MixOptions mix_options;
@@ -69,6 +80,9 @@ struct ShardSpec {
 
 // Runs one stage (or all of them in order when stage == kAll, which requires shard.count == 1).
 Status run_prep(const PrepConfig& cfg, PrepStage stage, ShardSpec shard, const Context& ctx);
+
+// The nearest-rank p-quantile of `scores` (p in (0, 1]): the ceil(p·n)-th smallest; 0 when empty.
+double percentile_threshold(std::vector<double> scores, double p);
 
 // The report stage alone: merges the shards' stats files; returns the report JSON it wrote.
 Result<nlohmann::json> write_prep_report(const PrepConfig& cfg);

@@ -81,6 +81,7 @@ Result<nlohmann::json> write_prep_report(const PrepConfig& cfg) {
                       {"bytes_per_doc", all.exact_dedup_docs ? static_cast<double>(all.exact_dedup_bytes) /
                                                                    static_cast<double>(all.exact_dedup_docs)
                                                              : 0.0}};
+  if (!all.perplexity.empty()) r["perplexity"] = all.perplexity;
   uint64_t out_bytes = 0, out_docs = 0;
   for (const auto& [g, o] : output) out_docs += o.first, out_bytes += o.second;
   r["output"] = {{"docs", out_docs}, {"bytes", out_bytes}};
@@ -160,7 +161,8 @@ std::string prep_report_html(const nlohmann::json& r) {
   h += "</table><p>" + html_escape(r["mixture"].value("note", "")) + "</p>";
   h += "<h2>Other counts</h2><pre>" +
        html_escape(nlohmann::json{{"languages", r["languages"]}, {"pii_found", r["pii_found"]},
-                                  {"n_utf8_repaired", r["n_utf8_repaired"]}, {"exact_dedup", r["exact_dedup"]}}
+                                  {"n_utf8_repaired", r["n_utf8_repaired"]}, {"exact_dedup", r["exact_dedup"]},
+                                  {"perplexity", r.value("perplexity", nlohmann::json::array())}}
                        .dump(1)) +
        "</pre></body></html>\n";
   return h;

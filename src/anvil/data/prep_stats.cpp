@@ -42,6 +42,7 @@ void ShardStats::merge(const ShardStats& o) {
   for (const auto& [k, v] : o.langs) langs[k] += v;
   n_utf8_repaired += o.n_utf8_repaired, exact_dedup_docs += o.exact_dedup_docs;
   exact_dedup_bytes += o.exact_dedup_bytes;
+  perplexity.insert(perplexity.end(), o.perplexity.begin(), o.perplexity.end());
 }
 
 nlohmann::json ShardStats::to_json() const {
@@ -57,6 +58,7 @@ nlohmann::json ShardStats::to_json() const {
   j["groups"] = groups;
   j["n_utf8_repaired"] = n_utf8_repaired;
   j["exact_dedup"] = {{"docs", exact_dedup_docs}, {"memory_bytes", exact_dedup_bytes}};
+  if (!perplexity.empty()) j["perplexity"] = perplexity;
   return j;
 }
 
@@ -81,6 +83,9 @@ ShardStats ShardStats::from_json(const nlohmann::json& j) {
   if (j.contains("exact_dedup")) {
     s.exact_dedup_docs = j["exact_dedup"].value("docs", uint64_t{0});
     s.exact_dedup_bytes = j["exact_dedup"].value("memory_bytes", uint64_t{0});
+  }
+  if (j.contains("perplexity") && j["perplexity"].is_array()) {
+    for (const auto& e : j["perplexity"]) s.perplexity.push_back(e);
   }
   return s;
 }

@@ -38,6 +38,8 @@ struct ShardStats {
   std::vector<std::string> groups;  // group index → name, for index.<i>.bin
   uint64_t n_utf8_repaired = 0, exact_dedup_docs = 0, exact_dedup_bytes = 0;
   uint32_t shard = 0;
+  // One entry per filter shard that ran the perplexity filter: its model, mode, threshold, counts.
+  std::vector<nlohmann::json> perplexity;
 
   StageCounter& stage(const std::string& name);
   void merge(const ShardStats& o);

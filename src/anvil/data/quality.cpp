@@ -1,10 +1,11 @@
 // Gopher quality / repetition and C4 filters (quality.h), written after datatrove's
 // gopher_quality_filter.py, gopher_repetition_filter.py and c4_filters.py; rule names match theirs.
+// Hot paths reuse per-thread buffers (no allocation per document once warm), count n-grams in flat
+// hash tables, and build n-gram keys incrementally from word hashes.
 #include "anvil/data/quality.h"
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
 
 #include <utf8proc.h>
 #include <xxhash.h>
@@ -14,16 +15,33 @@ namespace {
 
 bool ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-std::vector<std::string_view> split_words(std::string_view s) {
-  std::vector<std::string_view> w;
+// Whitespace-separated words of s into w (cleared first; callers reuse it to avoid allocations).
+void split_words(std::string_view s, std::vector<std::string_view>& w) {
+  w.clear();
   size_t i = 0;
   while (i < s.size()) {
     while (i < s.size() && ws(s[i])) ++i;
     const size_t b = i;
     while (i < s.size() && !ws(s[i])) ++i;
-    if (i > b) w.push_back(s.substr(b, i - b));
+    if (i > b) w.emplace_back(s.data() + b, i - b);
   }
-  return w;
+}
+
+// Per-thread buffers, so the filters allocate nothing per document once they are warm.
+struct Scratch {
+  std::vector<std::string_view> words, parts, line_words;
+  std::vector<uint64_t> word_hash, grams;
+  std::vector<size_t> prefix_bytes;
+  std::string line, low;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// ispunct() of the "C" locale as a table: ! " # $ % & ' ( ) * + , - . / : ; < = > ? @ [ \ ] ^ _ ` { | } ~
+constexpr bool is_ascii_punct(unsigned char c) {
+  return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
 }
 
 std::string_view strip(std::string_view s) {
@@ -33,9 +51,9 @@ std::string_view strip(std::string_view s) {
 }
 
 // Splits on runs of at least `min_run` newlines (after stripping), like re.split(r"\n{k,}", text.strip()).
-std::vector<std::string_view> split_newlines(std::string_view s, size_t min_run) {
+void split_newlines(std::string_view s, size_t min_run, std::vector<std::string_view>& out) {
   s = strip(s);
-  std::vector<std::string_view> out;
+  out.clear();
   size_t start = 0, i = 0;
   while (i < s.size()) {
     if (s[i] != '\n') {
@@ -51,7 +69,6 @@ std::vector<std::string_view> split_newlines(std::string_view s, size_t min_run)
     i = j;
   }
   out.push_back(s.substr(start));
-  return out;
 }
 
 // Letters (any script) and whether a word is made only of punctuation/symbols.
@@ -63,7 +80,7 @@ void classify_word(std::string_view w, bool* has_alpha, bool* all_symbol) {
     const unsigned char c = static_cast<unsigned char>(w[i]);
     if (c < 0x80) {
       if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') *has_alpha = true;
-      if (!std::ispunct(c)) *all_symbol = false;
+      if (!is_ascii_punct(c)) *all_symbol = false;
       ++i;
       continue;
     }
@@ -82,12 +99,28 @@ size_t count_sub(std::string_view s, std::string_view needle) {
   return n;
 }
 
-// (number of elements seen before, bytes of those elements) — datatrove find_duplicates.
+// (number of elements seen before, bytes of those elements) — datatrove find_duplicates. A flat
+// table of (hash, element); elements are compared in full when hashes match.
 std::pair<size_t, size_t> find_duplicates(const std::vector<std::string_view>& xs) {
-  std::unordered_set<std::string_view> seen;
+  thread_local std::vector<std::pair<uint64_t, std::string_view>> slots;
+  size_t cap = 16;
+  while (cap < 2 * xs.size()) cap *= 2;
+  slots.assign(cap, {0, std::string_view()});
+  const size_t mask = cap - 1;
   size_t n = 0, chars = 0;
   for (auto x : xs) {
-    if (!seen.insert(x).second) ++n, chars += x.size();
+    uint64_t h = XXH3_64bits(x.data(), x.size());
+    h = h ? h : 1;  // 0 marks an empty slot
+    for (size_t j = h & mask;; j = (j + 1) & mask) {
+      if (slots[j].first == 0) {
+        slots[j] = {h, x};
+        break;
+      }
+      if (slots[j].first == h && slots[j].second == x) {
+        ++n, chars += x.size();
+        break;
+      }
+    }
   }
   return {n, chars};
 }
@@ -116,21 +149,45 @@ class FlatSet64 {
   std::vector<uint64_t> slots_;
 };
 
-uint64_t ngram_hash(const std::vector<uint64_t>& word_hash, size_t i, size_t n) {
-  return XXH3_64bits(word_hash.data() + i, n * sizeof(uint64_t));
-}
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+// Counts per 64-bit key (open addressing; 0 is remapped like FlatSet64).
+class FlatCount64 {
+ public:
+  void reset(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    slots_.assign(cap, {0, 0});
   }
-  return out;
+  uint64_t add(uint64_t h) {  // the count after adding
+    h = h ? h : 1;
+    const size_t mask = slots_.size() - 1;
+    for (size_t j = h & mask;; j = (j + 1) & mask) {
+      if (slots_[j].first == h) return ++slots_[j].second;
+      if (slots_[j].first == 0) {
+        slots_[j] = {h, 1};
+        return 1;
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<uint64_t, uint64_t>> slots_;
+};
+
+// Hash of an n-gram from the hash of its first n-1 words and the hash of its last word: a bijective
+// multiply then murmur3's finaliser, so equal word sequences (and, up to 64-bit collisions, only
+// those) get equal keys.
+uint64_t extend_hash(uint64_t prefix, uint64_t word) {
+  uint64_t h = prefix * 0x9E3779B97F4A7C15ull ^ word;
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  return h ^ (h >> 33);
 }
 
-std::string remove_citations(std::string_view line) {
-  std::string out;
-  out.reserve(line.size());
+// Removes "[12]", "[edit]" and "[citation needed]" from line into out.
+void remove_citations(std::string_view line, std::string& out) {
+  out.clear();
   for (size_t i = 0; i < line.size();) {
     if (line[i] == '[') {
       size_t j = i + 1;
@@ -146,7 +203,6 @@ std::string remove_citations(std::string_view line) {
     }
     out += line[i++];
   }
-  return out;
 }
 
 size_t count_sentences(std::string_view line) {
@@ -161,11 +217,13 @@ size_t count_sentences(std::string_view line) {
 }  // namespace
 
 std::optional<std::string> gopher_quality(std::string_view text, const GopherQualityOptions& opt) {
-  const auto words = split_words(text);
+  std::vector<std::string_view>& words = scratch().words;
+  split_words(text, words);
   const size_t n_words = words.size();
   if (n_words == 0) return "gopher_short_doc";
   size_t n_non_symbol = 0, non_symbol_bytes = 0, n_alpha = 0;
-  std::unordered_set<std::string_view> stops;
+  thread_local std::vector<std::string_view> stops;  // distinct stop words seen, up to min_stop_words
+  stops.clear();
   for (auto w : words) {
     bool has_alpha = false, all_symbol = true;
     classify_word(w, &has_alpha, &all_symbol);
@@ -173,7 +231,7 @@ std::optional<std::string> gopher_quality(std::string_view text, const GopherQua
     n_alpha += has_alpha;
     if (stops.size() < opt.min_stop_words) {
       for (const auto& s : opt.stop_words) {
-        if (w == s) stops.insert(w);
+        if (w == s && std::find(stops.begin(), stops.end(), w) == stops.end()) stops.push_back(w);
       }
     }
   }
@@ -213,53 +271,65 @@ std::optional<std::string> gopher_quality(std::string_view text, const GopherQua
 std::optional<std::string> gopher_repetition(std::string_view text, const GopherRepetitionOptions& opt) {
   const double len = static_cast<double>(text.size());
   if (len == 0) return std::nullopt;
-  const auto paragraphs = split_newlines(text, 2);
-  auto [n_dup_para, dup_para_chars] = find_duplicates(paragraphs);
-  if (static_cast<double>(n_dup_para) / static_cast<double>(paragraphs.size()) > opt.dup_para_frac) {
+  Scratch& s = scratch();
+  split_newlines(text, 2, s.parts);
+  auto [n_dup_para, dup_para_chars] = find_duplicates(s.parts);
+  if (static_cast<double>(n_dup_para) / static_cast<double>(s.parts.size()) > opt.dup_para_frac) {
     return "dup_para_frac";
   }
   if (static_cast<double>(dup_para_chars) / len > opt.dup_para_char_frac) return "dup_para_char_frac";
-  const auto lines = split_newlines(text, 1);
-  auto [n_dup_line, dup_line_chars] = find_duplicates(lines);
-  if (static_cast<double>(n_dup_line) / static_cast<double>(lines.size()) > opt.dup_line_frac) return "dup_line_frac";
+  split_newlines(text, 1, s.parts);
+  auto [n_dup_line, dup_line_chars] = find_duplicates(s.parts);
+  if (static_cast<double>(n_dup_line) / static_cast<double>(s.parts.size()) > opt.dup_line_frac) return "dup_line_frac";
   if (static_cast<double>(dup_line_chars) / len > opt.dup_line_char_frac) return "dup_line_char_frac";
 
-  const auto words = split_words(text);
-  std::vector<uint64_t> word_hash(words.size());
-  std::vector<size_t> prefix_bytes(words.size() + 1, 0);
-  for (size_t i = 0; i < words.size(); ++i) {
-    word_hash[i] = XXH3_64bits(words[i].data(), words[i].size());
-    prefix_bytes[i + 1] = prefix_bytes[i] + words[i].size();
+  split_words(text, s.words);
+  const size_t n_words = s.words.size();
+  s.word_hash.resize(n_words);
+  s.prefix_bytes.assign(n_words + 1, 0);
+  for (size_t i = 0; i < n_words; ++i) {
+    s.word_hash[i] = XXH3_64bits(s.words[i].data(), s.words[i].size());
+    s.prefix_bytes[i + 1] = s.prefix_bytes[i] + s.words[i].size();
   }
-  // Top n-gram: sort (hash, bytes) and take the longest run's bytes × count.
-  std::vector<std::pair<uint64_t, size_t>> grams;
+  // Keys of every n-gram for n = 1..max_n, row n-1 of `grams`, each row extended from the one before.
+  size_t max_n = 0;
+  for (const auto& lists : {&opt.top_n_grams, &opt.dup_n_grams}) {
+    for (const auto& [n, threshold] : *lists) {
+      if (n >= 1 && static_cast<size_t>(n) <= n_words) max_n = std::max(max_n, static_cast<size_t>(n));
+    }
+  }
+  s.grams.resize(max_n * n_words);
+  if (max_n > 0) std::copy(s.word_hash.begin(), s.word_hash.end(), s.grams.begin());
+  for (size_t n = 2; n <= max_n; ++n) {
+    const uint64_t* prev = s.grams.data() + (n - 2) * n_words;
+    uint64_t* cur = s.grams.data() + (n - 1) * n_words;
+    for (size_t i = 0; i + n <= n_words; ++i) cur[i] = extend_hash(prev[i], s.word_hash[i + n - 1]);
+  }
+  const size_t* prefix = s.prefix_bytes.data();
+  // Top n-gram: the most frequent n-gram's bytes × count (" ".join(words[i:i+n]) has n-1 spaces).
+  thread_local FlatCount64 counts;
   for (const auto& [n_raw, threshold] : opt.top_n_grams) {
     const size_t n = static_cast<size_t>(n_raw);
-    if (words.size() < n) continue;
-    grams.clear();
-    for (size_t i = 0; i + n <= words.size(); ++i) {
-      // " ".join(words[i:i+n]) has the words' bytes plus n-1 spaces.
-      grams.emplace_back(ngram_hash(word_hash, i, n), prefix_bytes[i + n] - prefix_bytes[i] + n - 1);
-    }
-    std::sort(grams.begin(), grams.end());
+    if (n_raw < 1 || n_words < n) continue;
+    const uint64_t* g = s.grams.data() + (n - 1) * n_words;
+    counts.reset(n_words - n + 1);
     size_t best = 0;
-    for (size_t i = 0; i < grams.size();) {
-      size_t j = i;
-      while (j < grams.size() && grams[j].first == grams[i].first) ++j;
-      best = std::max(best, grams[i].second * (j - i));
-      i = j;
+    for (size_t i = 0; i + n <= n_words; ++i) {
+      const uint64_t c = counts.add(g[i]);
+      best = std::max(best, (prefix[i + n] - prefix[i] + n - 1) * c);
     }
     if (static_cast<double>(best) / len > threshold) return "top_" + std::to_string(n) + "_gram";
   }
-  FlatSet64 unique;
+  thread_local FlatSet64 unique;
   for (const auto& [n_raw, threshold] : opt.dup_n_grams) {
     const size_t n = static_cast<size_t>(n_raw);
-    if (words.size() < n) continue;
-    unique.reset(words.size());
+    if (n_raw < 1 || n_words < n) continue;
+    const uint64_t* g = s.grams.data() + (n - 1) * n_words;
+    unique.reset(n_words);
     size_t repeated = 0;
-    for (size_t i = 0; i + n <= words.size();) {
-      if (!unique.insert(ngram_hash(word_hash, i, n))) {
-        repeated += prefix_bytes[i + n] - prefix_bytes[i];  // "".join(words[i:i+n])
+    for (size_t i = 0; i + n <= n_words;) {
+      if (!unique.insert(g[i])) {
+        repeated += prefix[i + n] - prefix[i];  // "".join(words[i:i+n])
         i += n;
       } else {
         ++i;
@@ -273,7 +343,9 @@ std::optional<std::string> gopher_repetition(std::string_view text, const Gopher
 std::optional<std::string> c4_filter(std::string& text, const C4Options& opt) {
   static constexpr const char* kPolicy[] = {"terms of use", "privacy policy", "cookie policy",
                                             "uses cookies", "use of cookies", "use cookies"};
+  Scratch& s = scratch();
   std::string kept;
+  kept.reserve(text.size());
   size_t n_sentences = 0;
   size_t start = 0;
   const std::string_view all(text);
@@ -282,24 +354,32 @@ std::optional<std::string> c4_filter(std::string& text, const C4Options& opt) {
     if (end == std::string_view::npos) end = all.size();
     const std::string_view raw = strip(all.substr(start, end - start));
     start = end + 1;
-    const auto words = split_words(raw);
+    split_words(raw, s.line_words);
     bool too_long = false;
-    for (auto w : words) too_long |= w.size() > opt.max_word_length;
+    for (auto w : s.line_words) too_long |= w.size() > opt.max_word_length;
     if (too_long) continue;
-    const std::string line = opt.remove_citations ? remove_citations(raw) : std::string(raw);
+    std::string_view line = raw;
+    if (opt.remove_citations && raw.find('[') != std::string_view::npos) {
+      remove_citations(raw, s.line);
+      line = s.line;
+    }
     if (opt.filter_no_terminal_punct) {
       const char last = line.empty() ? '\0' : line.back();
       const bool terminal = last == '.' || last == '?' || last == '!' || last == '"' || last == '\'';
-      if (!terminal || std::string_view(line).ends_with("...")) continue;
+      if (!terminal || line.ends_with("...")) continue;
     }
-    if (words.size() < opt.min_words_per_line) continue;
-    const std::string low = lower_ascii(line);
-    if (opt.filter_lorem_ipsum && low.find("lorem ipsum") != std::string::npos) return "c4_lorem_ipsum";
-    if (opt.filter_javascript && low.find("javascript") != std::string::npos) continue;
-    if (opt.filter_curly_bracket && line.find('{') != std::string::npos) return "c4_curly_bracket";
+    if (s.line_words.size() < opt.min_words_per_line) continue;
+    s.low.assign(line);
+    for (char& ch : s.low) {
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch | 0x20);
+    }
+    const std::string_view low = s.low;
+    if (opt.filter_lorem_ipsum && low.find("lorem ipsum") != std::string_view::npos) return "c4_lorem_ipsum";
+    if (opt.filter_javascript && low.find("javascript") != std::string_view::npos) continue;
+    if (opt.filter_curly_bracket && line.find('{') != std::string_view::npos) return "c4_curly_bracket";
     if (opt.filter_policy) {
       bool policy = false;
-      for (const char* p : kPolicy) policy |= low.find(p) != std::string::npos;
+      for (const char* p : kPolicy) policy |= low.find(p) != std::string_view::npos;
       if (policy) continue;
     }
     n_sentences += count_sentences(line);
@@ -307,7 +387,12 @@ std::optional<std::string> c4_filter(std::string& text, const C4Options& opt) {
     kept += line;
   }
   if (n_sentences < opt.min_num_sentences) return "c4_too_few_sentences";
-  text = std::string(strip(kept));
+  const std::string_view stripped = strip(kept);
+  if (stripped.size() == kept.size()) {
+    text.swap(kept);
+  } else {
+    text.assign(stripped);
+  }
   return std::nullopt;
 }
 
