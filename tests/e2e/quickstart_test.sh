@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# e2e: a reduced quickstart (synth -> tokenizer -> shards -> train -> eval -> report) through the real
-# CLI, then checks that the reports hold sane numbers: validation loss well under the unigram baseline
-# of the data, a well-formed <think> rate, accuracies in [0, 1], and both HTML pages written.
+# e2e: a reduced quickstart through the real CLI (`anvil run examples/quickstart.toml` via
+# scripts/quickstart.sh's knobs), then checks RUN_DIR/summary.json and report.html hold sane numbers
+# (validation loss well under the unigram baseline of the shards, accuracies in [0, 1], throughput and
+# MFU plausible, every document accounted for), that a second run reuses every step, that the domain
+# model example plans with --dry-run, and that a config error exits 2 naming the key.
 #   tests/e2e/quickstart_test.sh ANVIL_BINARY WORK_DIR
 set -euo pipefail
 anvil=$(realpath "$1")
@@ -9,47 +11,79 @@ work=$2
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 rm -rf "$work"
 mkdir -p "$work"
-ANVIL="$anvil" QUICKSTART_RUN="$work/run" QUICKSTART_TASKS=8000 QUICKSTART_STEPS=150 QUICKSTART_EVAL=20 \
-  bash "$repo/scripts/quickstart.sh"
+knobs=(ANVIL="$anvil" QUICKSTART_RUN="$work/run" QUICKSTART_TASKS=8000 QUICKSTART_STEPS=150 QUICKSTART_EVAL=20)
+
+start=$(date +%s)
+env "${knobs[@]}" bash "$repo/scripts/quickstart.sh" | tee "$work/first.log"
+echo "first run: $(( $(date +%s) - start )) s"
+
 /usr/bin/python3 - "$work/run" <<'PY'
-import json, math, sys, collections
+import collections, glob, json, math, struct, sys
 run = sys.argv[1]
-metrics = [json.loads(l) for l in open(f"{run}/train/metrics.jsonl") if l.strip()]
-train = [m for m in metrics if m["kind"] == "train"]
-val = [m for m in metrics if m["kind"] == "val"]
-assert len(train) == 150, f"expected 150 train lines, got {len(train)}"
-# unigram entropy of the training shards' tokens is the baseline a model must beat
-import struct
-def tokens(path):
-    data = open(path, "rb").read()
-    width = struct.unpack_from("<I", data, 12)[0]
-    fmt = "H" if width == 2 else "I"
-    return struct.unpack_from(f"<{(len(data) - 32) // width}{fmt}", data, 32)
-import glob
+s = json.load(open(f"{run}/summary.json"))
+steps = {x["step"]: x for x in s["steps"]}
+assert all(steps[k]["status"] == "completed" for k in ("synth", "prep", "tokenizer", "tokenize", "train", "eval")), steps
+d = s["data"]
+assert d["docs_in"] == d["docs_kept"] + d["docs_dropped"], d
+assert d["docs_kept"] > 6000 and d["output_docs"] > 0, d
+assert any(k != "mixing_downsample" for k in d["dropped"]) or d["docs_dropped"] == 0, d  # cleaning counted by reason
+assert s["tokens"]["train"] > 100000 and s["tokens"]["val"] > 0, s["tokens"]
+t = s["train"]
+assert t["steps"] == 150, t
+assert 0 < t["tokens_per_s"] and 0 < t["mfu"] < 1.5, t
+metrics = [json.loads(l) for l in open(f"{run}/05-train/metrics.jsonl") if l.strip()]
+assert len([m for m in metrics if m["kind"] == "train"]) == 150
 counts = collections.Counter()
-for f in glob.glob(f"{run}/shards/train/*.tok"):
-    counts.update(tokens(f))
+for f in glob.glob(f"{run}/04-tokenize/train/*.tok"):
+    data = open(f, "rb").read()
+    width = struct.unpack_from("<I", data, 12)[0]
+    counts.update(struct.unpack_from(f"<{(len(data) - 32) // width}{'H' if width == 2 else 'I'}", data, 32))
 n = sum(counts.values())
 unigram = -sum(c / n * math.log(c / n) for c in counts.values())
-final_val = val[-1]["val_loss"]
-print(f"unigram baseline {unigram:.3f} nats, first loss {train[0]['loss']:.3f}, final val loss {final_val:.3f}")
-assert final_val < 0.5 * unigram, "validation loss is not well below the unigram baseline"
-for m in train:
-    assert math.isfinite(m["loss"]) and m["tokens_per_s"] > 0 and 0 < m["mfu"] < 1.5 and m["peak_rss_mib"] > 0
-report = json.load(open(f"{run}/eval/eval_report.json"))
-text = json.dumps(report)
-assert "exact_match" in text and "format_rate" in text, "eval report lacks the synthetic task metrics"
-def walk(o):
-    if isinstance(o, dict):
-        for k, v in o.items():
-            if k in ("exact_match", "format_rate") and isinstance(v, (int, float)):
-                assert 0.0 <= v <= 1.0, (k, v)
-            walk(v)
-    elif isinstance(o, list):
-        for v in o: walk(v)
-walk(report)
-for page in (f"{run}/train/report.html", f"{run}/eval/eval_report.html"):
-    html = open(page).read()
-    assert "<svg" in html or "<table" in html, page
-print("quickstart e2e: ok")
+print(f"unigram baseline {unigram:.3f} nats, loss {t['first_loss']:.3f} -> {t['final_loss']:.3f}, "
+      f"final val loss {t['final_val_loss']:.3f}")
+assert math.isfinite(t["final_loss"]) and t["final_val_loss"] < 0.5 * unigram, "val loss not well below unigram"
+held = s["eval"]["held_out"]
+assert set(held) == {"cot", "direct"}, held
+for style, v in held.items():
+    assert 0.0 <= v["exact_match"] <= 1.0 and 0.0 <= v["format_rate"] <= 1.0, (style, v)
+print(f"held-out exact match: {held['cot']['exact_match']:.0%} with <think>, {held['direct']['exact_match']:.0%} direct")
+html = open(f"{run}/report.html").read()
+for part in ("<svg", "prep_report.html", "05-train/report.html", "cot/eval_report.html", "direct/eval_report.html",
+             "fortunes"):
+    assert part in html, part
+assert "<script" not in html and 'src="http' not in html and 'href="http' not in html
+for page in ("02-prep/prep_report.html", "05-train/report.html", "06-eval/cot/eval_report.html",
+             "06-eval/direct/eval_report.html"):
+    assert "<table" in open(f"{run}/{page}").read(), page
+print("summary and report: ok")
 PY
+grep -q "Report:   $work/run/report.html" "$work/first.log"
+grep -q "held-out exact match, <think>" "$work/first.log"
+
+# A second run changes nothing: every step is reused and nothing is rewritten.
+before=$(cat "$work"/run/0*/step.json | md5sum)
+env "${knobs[@]}" bash "$repo/scripts/quickstart.sh" | tee "$work/second.log"
+[ "$(grep -c ' reused (unchanged' "$work/second.log")" -eq 7 ]
+! grep -q "running" "$work/second.log"
+[ "$(cat "$work"/run/0*/step.json | md5sum)" = "$before" ]
+
+# A changed eval setting reruns eval and report only (dry run: the plan).
+env "${knobs[@]}" bash "$repo/scripts/quickstart.sh" --set eval.limit=10 --dry-run | tee "$work/plan.log"
+[ "$(grep -c ' reuse ' "$work/plan.log")" -eq 5 ]
+grep -q "6 eval *run *settings changed" "$work/plan.log"
+
+# The domain model example parses and plans (its data files are placeholders).
+cd "$repo"
+"$anvil" run --dry-run examples/domain_model.toml --set "run.dir='$work/domain'" | tee "$work/domain.log"
+grep -q "2 prep *run *input 'data/general/web.jsonl.zst' does not exist" "$work/domain.log"
+
+# A mistyped key is a usage error naming the key path and line.
+sed 's/^steps = 900/stepz = 900/' examples/quickstart.toml > "$work/bad.toml"
+set +e
+"$anvil" run "$work/bad.toml" 2> "$work/bad.err"
+rc=$?
+set -e
+[ "$rc" -eq 2 ]
+grep -q "unknown key 'train.schedule.stepz' (line" "$work/bad.err"
+echo "quickstart e2e: ok"

@@ -158,6 +158,23 @@ std::vector<std::string> TomlSection::keys() {
   return out;
 }
 
+std::vector<TomlSection> TomlSection::tables(const char* key) {
+  std::vector<TomlSection> out;
+  const toml::node* n = node(key);
+  if (n == nullptr) return out;
+  const toml::array* a = n->as_array();
+  if (a != nullptr && a->empty()) return out;
+  if (a == nullptr || !a->is_array_of_tables()) {
+    const std::string expected = "an array of tables ([[" + path_of(key) + "]])";
+    type_error(key, expected.c_str());
+    return out;
+  }
+  for (size_t i = 0; i < a->size(); ++i) {
+    out.push_back(TomlSection(a->get(i)->as_table(), fmt::format("{}[{}]", path_of(key), i), doc_));
+  }
+  return out;
+}
+
 TomlDocument::~TomlDocument() = default;
 
 Result<std::unique_ptr<TomlDocument>> TomlDocument::parse(const std::string& text, const std::string& source) {
@@ -193,6 +210,9 @@ void TomlDocument::collect_unknown(const toml::table& t, const std::string& path
       continue;
     }
     if (const toml::table* sub = v.as_table()) collect_unknown(*sub, full);
+    if (const toml::array* arr = v.as_array(); arr != nullptr && !arr->empty() && arr->is_array_of_tables()) {
+      for (size_t i = 0; i < arr->size(); ++i) collect_unknown(*arr->get(i)->as_table(), fmt::format("{}[{}]", full, i));
+    }
   }
 }
 

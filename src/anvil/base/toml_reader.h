@@ -2,7 +2,8 @@
 // mistyped key becomes an error naming its full path and the expected type —
 //   "run.toml: unknown key 'optim.lr_peak' (known: lr, min_lr, betas, ...)"
 //   "run.toml: 'train.steps' must be an integer, got string"
-// Errors accumulate so the user sees them all at once. Used by cli/ (configs are read there only).
+// Errors accumulate so the user sees them all at once. Used by the config parsers (data/prep_config.h,
+// train/train_config.h, pipeline/config.h); only cli/ decides which file to read.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,8 @@ class TomlSection {
   TomlSection section(const char* key);
   // Keys of an open-ended table (e.g. [data.sources] whose keys are user names), marked as read.
   std::vector<std::string> keys();
+  // The tables of an array of tables ([[input]] ...), paths "input[0]", "input[1]", ...; absent = none.
+  std::vector<TomlSection> tables(const char* key);
   const std::string& path() const { return path_; }
 
  private:

@@ -40,7 +40,11 @@ Command register_tokenize(CLI::App& app, const GlobalOptions& g);
 Command register_prep(CLI::App& app, const GlobalOptions& g);
 Command register_tokenizer(CLI::App& app, const GlobalOptions& g);
 Command register_generate(CLI::App& app, const GlobalOptions& g);
+Command register_chat(CLI::App& app, const GlobalOptions& g);
 Command register_report(CLI::App& app, const GlobalOptions& g);
 Command register_eval(CLI::App& app, const GlobalOptions& g);
+Command register_run(CLI::App& app, const GlobalOptions& g);
+Command register_lm(CLI::App& app, const GlobalOptions& g);
+Command register_serve(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace anvil::cli

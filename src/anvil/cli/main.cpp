@@ -28,8 +28,12 @@ int main(int argc, char** argv) {
       register_prep(app, g),
       register_tokenizer(app, g),
       register_generate(app, g),
+      register_chat(app, g),
       register_report(app, g),
       register_eval(app, g),
+      register_run(app, g),
+      register_lm(app, g),
+      register_serve(app, g),
   };
 
   try {
