@@ -25,22 +25,6 @@ void on_run_stop(int sig) {
   }
 }
 
-void install_run_stop_handlers() {
-  struct sigaction sa {};
-  // The handler runs on its own stack: with its frame on the interrupted stack, Ctrl-C in the middle of a
-  // oneDNN GEMM corrupted the heap in about half the tries (JIT code keeping data below the stack
-  // pointer is the likely cause); on an alternate stack it never did.
-  static std::vector<char> alt_stack(size_t{1} << 16);
-  stack_t ss{};
-  ss.ss_sp = alt_stack.data();
-  ss.ss_size = alt_stack.size();
-  sigaltstack(&ss, nullptr);
-  sa.sa_handler = on_run_stop;
-  sa.sa_flags = SA_RESTART | SA_ONSTACK;  // interrupted reads and writes resume instead of failing
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
 
 struct RunArgs {
   std::string config, from, only;
@@ -83,7 +67,7 @@ int run_cmd(const RunArgs& a, const GlobalOptions& g) {
     return 0;
   }
   Context ctx = make_cli_context(g);
-  install_run_stop_handlers();
+  install_stop_handlers(on_run_stop);
   std::printf("anvil run %s -> %s\n", a.config.c_str(), cfg->run_dir.c_str());
   auto outcome = pipeline::run_pipeline(*cfg, opt, ctx);
   if (!outcome.ok()) {
@@ -103,7 +87,7 @@ int run_cmd(const RunArgs& a, const GlobalOptions& g) {
   std::printf("\nReport:   %s/report.html  (numbers: %s/summary.json)\n", cfg->run_dir.c_str(), cfg->run_dir.c_str());
   if (auto model = pipeline::trained_model_dir(*cfg); model.ok()) {
     std::printf("Model:    %s\n", model->c_str());
-    std::printf("Try:      anvil generate --model %s --temperature 0 --prompt $'Question: What is 86 - 29?\\n'\n",
+    std::printf("Try:      anvil generate --model %s --temperature 0 --prompt $'Question: What is 48 + 27 - 50?\\n'\n",
                 model->c_str());
   }
   std::printf("Time:     %.1f s in this run (reused steps cost nothing)\n", total);

@@ -24,23 +24,6 @@ std::atomic<bool> g_stop_requested{false};
 
 void on_stop_signal(int) { g_stop_requested.store(true); }
 
-void install_stop_handlers() {
-  struct sigaction sa {};
-  // The handler runs on its own stack: with its frame on the interrupted stack, Ctrl-C in the middle of a
-  // oneDNN GEMM corrupted the heap in about half the tries (JIT code keeping data below the stack
-  // pointer is the likely cause); on an alternate stack it never did.
-  static std::vector<char> alt_stack(size_t{1} << 16);
-  stack_t ss{};
-  ss.ss_sp = alt_stack.data();
-  ss.ss_size = alt_stack.size();
-  sigaltstack(&ss, nullptr);
-  sa.sa_handler = on_stop_signal;
-  sa.sa_flags = SA_RESTART | SA_ONSTACK;  // interrupted reads and writes resume instead of failing
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
 }  // namespace
 
 Command register_train(CLI::App& app, const GlobalOptions& g) {
@@ -85,7 +68,7 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
       if (Status s = write_file_atomic((fs::path(o.run_dir) / "run.toml").string(), *text); !s.ok())
         return report_failure("train", s);
     }
-    install_stop_handlers();
+    install_stop_handlers(on_stop_signal);
     ctx.log->info("[train] run dir {}: {} steps of {} tokens", o.run_dir, o.steps, o.grad_accum * o.batch_size * o.context);
     auto summary = trainer->run(&g_stop_requested);
     if (!summary.ok()) return report_failure("train", summary.status());

@@ -1,6 +1,8 @@
 #include "anvil/cli/command.h"
 
+#include <csignal>
 #include <cstdio>
+#include <vector>
 
 namespace anvil::cli {
 
@@ -13,6 +15,20 @@ Context make_cli_context(const GlobalOptions& g) {
 int report_failure(const char* command, const Status& status) {
   std::fprintf(stderr, "anvil %s: %s\n", command, status.to_string().c_str());
   return 1;
+}
+
+void install_stop_handlers(void (*handler)(int)) {
+  static std::vector<char> alt_stack(size_t{1} << 16);
+  stack_t ss{};
+  ss.ss_sp = alt_stack.data();
+  ss.ss_size = alt_stack.size();
+  sigaltstack(&ss, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;  // interrupted reads and writes resume instead of failing
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
 }
 
 }  // namespace anvil::cli

@@ -30,6 +30,11 @@ Context make_cli_context(const GlobalOptions& g);
 // Prints "anvil <cmd>: <status>" to stderr and returns the exit code for it (1).
 int report_failure(const char* command, const Status& status);
 
+// Installs `handler` for SIGINT and SIGTERM (SA_RESTART), running on an alternate signal stack: with its
+// frame on the interrupted stack, Ctrl-C in the middle of a oneDNN GEMM corrupted the heap in about half
+// the tries (JIT code keeping data below the stack pointer is the likely cause); on its own stack never.
+void install_stop_handlers(void (*handler)(int));
+
 // One line per subcommand; implemented in cmd_<name>.cpp.
 Command register_version(CLI::App& app, const GlobalOptions& g);
 Command register_model(CLI::App& app, const GlobalOptions& g);
