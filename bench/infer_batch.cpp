@@ -5,7 +5,8 @@
 // the shape of llama.cpp's row in /work/shared/peers/RESULTS.md). Aggregate = all generated tokens / wall
 // time from the first submit to the last final event (prefill of the short prompts included), and per CPU
 // second of the process (the number to trust on a busy machine; run with OMP_NUM_THREADS=1 then).
-// Goal (issue 6): aggregate@8 / single >= 4x. Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2]
+// Goal (issue 6): aggregate@8 / single >= 4x.
+// Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
 #include <omp.h>
 
 #include <time.h>
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "anvil/base/file.h"
@@ -116,13 +118,18 @@ Rate batched(infer::Scheduler& s, int conc, int64_t n_tokens) {
   return {n / seconds_since(t0), n / (cpu_seconds() - c0)};
 }
 
-void run_shape(const char* name, const std::string& cfg, int64_t n_tokens, int runs) {
-  const Rate single = single_stream(cfg, n_tokens, runs);
+void run_shape(const char* name, const std::string& cfg, int64_t n_tokens, int runs, int only_conc) {
+  // On a thread of its own, so its OpenMP pool ends with it: an idle pool left in this process would make
+  // libgomp throttle the spin-waits of the scheduler's (more threads than cores) or, with
+  // OMP_WAIT_POLICY=active, compete with it for the cores.
+  Rate single;
+  std::thread([&] { single = single_stream(cfg, n_tokens, runs); }).join();  // OMP_NUM_THREADS as main's
   std::printf("%-11s single Generator: %8.1f tok/s wall %8.1f tok/CPU-s\n", name, single.wall, single.cpu);
   auto s = infer::Scheduler::create(random_model(cfg), byte_tokenizer(),
                                     {.max_running = 16, .max_queue = 64, .prefill_chunk = 64, .max_batch_tokens = 256});
   if (!s.ok()) std::fprintf(stderr, "%s\n", s.status().to_string().c_str()), std::exit(1);
   for (int conc : {1, 4, 8, 16}) {
+    if (only_conc > 0 && conc != only_conc) continue;
     Rate best;
     for (int r = 0; r < runs; ++r) best = best_of(best, batched(**s, conc, n_tokens));
     std::printf("%-11s scheduler x%-2d:    %8.1f tok/s wall %8.1f tok/CPU-s = %5.2fx / %5.2fx single\n", name, conc,
@@ -136,11 +143,13 @@ void run_shape(const char* name, const std::string& cfg, int64_t n_tokens, int r
 int main(int argc, char** argv) {
   const int64_t n_tokens = argc > 1 ? std::atoll(argv[1]) : 128;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 2;
+  const std::string shape = argc > 3 ? argv[3] : "all";
+  const int only_conc = argc > 4 ? std::atoi(argv[4]) : 0;
   std::printf("bench_infer_batch: %ld tokens per sequence, %ld-byte prompts, greedy, fp32, %d OpenMP threads, best of %d\n",
               n_tokens, kPromptBytes, omp_get_max_threads(), runs);
   auto quickstart = read_file(std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
   if (!quickstart.ok()) std::fprintf(stderr, "%s\n", quickstart.status().to_string().c_str()), std::exit(1);
-  run_shape("quickstart", *quickstart, n_tokens, runs);
-  run_shape("llama-15M", kLlama15m, n_tokens, runs);
+  if (shape == "all" || shape == "quickstart") run_shape("quickstart", *quickstart, n_tokens, runs, only_conc);
+  if (shape == "all" || shape == "llama-15M") run_shape("llama-15M", kLlama15m, n_tokens, runs, only_conc);
   return 0;
 }

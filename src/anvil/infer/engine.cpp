@@ -161,8 +161,10 @@ void Engine::layer_forward(int64_t l, int64_t N) {
   for (int i = 0; i < w.n_qkv; ++i) run_linear(call, w.qkv[i], qkv + w.qkv_col[i], QKV, ln, C);
   {
     model::ScopedKernelTime t(timer_, model::KernelKind::kAttention);
+    int64_t n_single = 0;  // runs of one token (decode steps)
     for (const Run& r : runs_) {
       const int64_t n = r.end - r.begin;
+      n_single += n == 1;
       float* rq = qkv + r.begin * QKV;
       if (c.position == model::PositionType::kRope) {
         const float* cs = rope_cos_.data() + r.pos0 * (D / 2);
@@ -176,10 +178,26 @@ void Engine::layer_forward(int64_t l, int64_t N) {
         std::memcpy(kc + (r.pos0 + t) * KVD, rq + t * QKV + QD, static_cast<size_t>(KVD) * sizeof(float));
         std::memcpy(vc + (r.pos0 + t) * KVD, rq + t * QKV + QD + KVD, static_cast<size_t>(KVD) * sizeof(float));
       }
-      const DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
-                                     .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
+    }
+    auto attend = [&](const Run& r) {
+      const DecodeAttentionDims dims{.T_new = r.end - r.begin, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head,
+                                     .D = D, .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
                                      .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
-      ops::attention_decode(att + r.begin * QD, rq, kc, vc, dims);
+      ops::attention_decode(att + r.begin * QD, qkv + r.begin * QKV, cache_.k(l, r.slot), cache_.v(l, r.slot), dims);
+    };
+    // Prefill chunks spread their (query, head) tasks over the threads inside attention_decode; decode
+    // steps have too few tasks each for that, so several of them are spread over the threads one run per
+    // task (the same arithmetic per run either way).
+    const bool across_runs = n_single >= 2;
+    for (const Run& r : runs_)
+      if (!across_runs || r.end - r.begin > 1) attend(r);
+    if (across_runs) {
+      const auto n_runs = static_cast<int64_t>(runs_.size());
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t i = 0; i < n_runs; ++i) {
+        const Run& r = runs_[static_cast<size_t>(i)];
+        if (r.end - r.begin == 1) attend(r);
+      }
     }
   }
   run_linear(call, w.o, proj, C, att, QD);

@@ -1,8 +1,9 @@
-// Linear layers for decode-sized batches (a few rows): each weight row is streamed from memory once and
-// used for every input row, split over threads by output features. Batch-1 decode is memory-bound, and
-// oneDNN's sgemm at M=1 packs its operands into fresh buffers on every call (measured: a third of decode
-// time in memset + page faults), so rows <= kSmallLinearMaxRows take this path; more rows use
-// model::linear_forward (ops::gemm). Same math as model::linear_forward: y = x W (+ b) in either layout.
+// Linear layers for decode-sized batches: each weight is streamed from memory once for all rows (register-
+// blocked, AVX-512 where built for it), threads split the output features. Batch-1 decode is memory-bound
+// and oneDNN's sgemm at M=1 repacks its operands on every call, so rows <= kSmallLinearMaxRows take this
+// path, more use model::linear_forward (ops::gemm); same math: y = x W (+ b) in either layout.
+// Batch invariant: row n's output depends only on row n's input, bit-identical whatever N and the other
+// rows, so a sequence decodes to the same logits alone or batched with up to 7 others.
 #pragma once
 
 #include <cstdint>
