@@ -79,7 +79,8 @@ cd "$repo"
 grep -q "2 prep *run *input 'data/general/web.jsonl.zst' does not exist" "$work/domain.log"
 
 # A mistyped key is a usage error naming the key path and line.
-sed 's/^steps = 900/stepz = 900/' examples/quickstart.toml > "$work/bad.toml"
+sed -E 's/^steps = ([0-9]+)/stepz = \1/' examples/quickstart.toml > "$work/bad.toml"
+grep -q '^stepz = ' "$work/bad.toml"  # the misspelling really is in the config under test
 set +e
 "$anvil" run "$work/bad.toml" 2> "$work/bad.err"
 rc=$?

@@ -25,7 +25,7 @@ struct GenParams {
   int64_t max_new_tokens = 256;
   double temperature = 0.0;  // 0 = greedy
   uint64_t seed = 0;
-  std::vector<std::string> stop;  // the completion ends before the first of these (not included)
+  std::vector<std::string> stop = {};  // the completion ends before the first of these (not included)
 };
 
 struct Completion {

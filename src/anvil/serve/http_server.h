@@ -24,11 +24,11 @@ namespace anvil::serve {
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8000;                  // 0 = any free port (see HttpServer::port())
-  std::string api_key;              // non-empty: /v1/* needs `Authorization: Bearer <key>` (401 otherwise)
+  std::string api_key = {};         // non-empty: /v1/* needs `Authorization: Bearer <key>` (401 otherwise)
   std::string model_name;           // the id /v1/models lists and requests must name (404 otherwise)
   int64_t max_body_bytes = 1 << 20;  // larger bodies get 413
   int64_t max_prompt_tokens = 0;     // longer prompts get 400 context_length_exceeded; 0 = the context - 1
-  ApiLimits limits;                  // max_tokens cap and defaults
+  ApiLimits limits = {};             // max_tokens cap and defaults
   int64_t n_workers = 0;             // HTTP worker threads; 0 = scheduler max_running + max_queue + 8
   uint64_t seed = 0;                 // requests without "seed" get seed ^ a per-request counter hash
   double shutdown_grace_s = 30.0;    // shutdown(): in-flight requests get this long, then are cancelled
