@@ -46,6 +46,19 @@ infer::SamplingOptions sampling_options(const GenParams& params) {
   return so;
 }
 
+// Prompt ids for a generation in a context of max_seq positions: an empty prompt becomes the end-of-text
+// token, and a prompt that leaves no room for max_new tokens keeps only its last max_seq - max_new tokens
+// (lm-evaluation-harness truncates generation contexts from the left the same way).
+std::vector<int32_t> prompt_ids(const tok::Tokenizer& tokenizer, const std::string& prompt, int32_t eos,
+                                int64_t max_seq, int64_t max_new) {
+  std::vector<int32_t> ids;
+  for (uint32_t id : tokenizer.encode(prompt)) ids.push_back(static_cast<int32_t>(id));
+  if (ids.empty() && eos >= 0) ids.push_back(eos);
+  const int64_t keep = std::max<int64_t>(1, max_seq - std::max<int64_t>(max_new, 1));
+  if (static_cast<int64_t>(ids.size()) > keep) ids.erase(ids.begin(), ids.end() - keep);
+  return ids;
+}
+
 }  // namespace
 
 CompleteFn recompute_completer(LmScorer& lm) {
@@ -85,7 +98,9 @@ CompleteFn recompute_completer(LmScorer& lm) {
 CompleteFn generator_completer(infer::Generator& generator) {
   return [&generator](const std::string& prompt, const GenParams& params) -> Result<Completion> {
     const infer::SamplingOptions so = sampling_options(params);
-    ANVIL_ASSIGN_OR_RETURN(infer::GenerationResult g, generator.generate(prompt, so));
+    const std::vector<int32_t> ids = prompt_ids(generator.tokenizer(), prompt, generator.eos_id(),
+                                                generator.engine().cache().max_seq(), so.max_tokens);
+    ANVIL_ASSIGN_OR_RETURN(infer::GenerationResult g, generator.generate_ids(ids, so));
     return Completion{.text = std::move(g.text), .n_prompt_tokens = g.n_prompt_tokens, .n_tokens = g.n_tokens,
                       .ttft_ms = g.ttft_ms, .decode_ms_per_token = g.decode_ms_per_token};
   };
@@ -111,8 +126,8 @@ CompleteBatchFn scheduler_completer(infer::Scheduler& scheduler) {
     Status failure;
     for (size_t i = 0; i < requests.size() && failure.ok(); ++i) {
       infer::ScheduledRequest r{.prompt_ids = {}, .sampling = sampling_options(requests[i].params)};
-      for (uint32_t id : scheduler.tokenizer().encode(requests[i].prompt)) r.prompt_ids.push_back(static_cast<int32_t>(id));
-      if (r.prompt_ids.empty() && scheduler.eos_id() >= 0) r.prompt_ids.push_back(scheduler.eos_id());
+      r.prompt_ids = prompt_ids(scheduler.tokenizer(), requests[i].prompt, scheduler.eos_id(),
+                                scheduler.config().max_seq, r.sampling.max_tokens);
       infer::StreamSink sink = [shared, pending, i](const infer::StreamEvent& e) {
         Pending& p = (*pending)[i];
         p.c.text += e.text;

@@ -18,7 +18,8 @@ namespace anvil::eval {
 CompleteFn recompute_completer(LmScorer& lm);
 // `generator` must outlive the returned function.
 CompleteFn generator_completer(infer::Generator& generator);
-// Submits every request (waiting for a free queue place when the scheduler's queue is full) and returns
+// Both KV-cache engines keep the last (context - max_new_tokens) tokens of a prompt too long for the
+// model, as lm-evaluation-harness does for generation. Submits every request (waiting for a free queue place when the scheduler's queue is full) and returns
 // when all have finished. `scheduler` must outlive the returned function.
 CompleteBatchFn scheduler_completer(infer::Scheduler& scheduler);
 
