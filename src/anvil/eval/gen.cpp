@@ -15,6 +15,7 @@
 #include "anvil/base/rng.h"
 #include "anvil/base/sysinfo.h"
 #include "anvil/data/verify.h"
+#include "anvil/eval/mc_data.h"
 
 namespace anvil::eval {
 namespace {
@@ -159,16 +160,8 @@ double pass_at_k(int64_t n, int64_t c, int64_t k) {
 }
 
 Result<std::vector<GenItem>> load_gsm8k(const std::string& path) {
-  ANVIL_ASSIGN_OR_RETURN(std::string text, read_file(path));
   std::vector<GenItem> items;
-  size_t pos = 0, line_no = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  ANVIL_RETURN_IF_ERROR(for_each_jsonl_line(path, [&](size_t line_no, std::string_view line) -> Status {
     const auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("question") || !j["question"].is_string() ||
         !j.contains("answer") || !j["answer"].is_string()) {
@@ -181,7 +174,8 @@ Result<std::vector<GenItem>> load_gsm8k(const std::string& path) {
     }
     it.gold = normalize_answer(it.target);
     items.push_back(std::move(it));
-  }
+    return ok_status();
+  }));
   if (items.empty()) return invalid_argument("[eval.gsm8k] '{}' holds no items", path);
   return items;
 }

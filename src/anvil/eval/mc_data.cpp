@@ -237,9 +237,9 @@ Result<McDataset> load_ceval(const std::string& dir, const std::string& split) {
   return ds;
 }
 
-Result<McDataset> load_mc_jsonl(const std::string& path) {
+Status for_each_jsonl_line(const std::string& path,
+                           const std::function<Status(size_t line_no, std::string_view line)>& fn) {
   ANVIL_ASSIGN_OR_RETURN(std::string text, read_file(path));
-  std::map<std::string, McSubject> subjects;
   size_t line_no = 0, pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
@@ -248,6 +248,14 @@ Result<McDataset> load_mc_jsonl(const std::string& path) {
     pos = end + 1;
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    ANVIL_RETURN_IF_ERROR(fn(line_no, line));
+  }
+  return ok_status();
+}
+
+Result<McDataset> load_mc_jsonl(const std::string& path) {
+  std::map<std::string, McSubject> subjects;
+  ANVIL_RETURN_IF_ERROR(for_each_jsonl_line(path, [&](size_t line_no, std::string_view line) -> Status {
     const std::string where = fmt::format("[eval.mcjsonl] '{}' line {}", path, line_no);
     const auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return invalid_argument("{}: not a JSON object", where);
@@ -281,7 +289,8 @@ Result<McDataset> load_mc_jsonl(const std::string& path) {
     s.display = subject.empty() ? "" : display_of(subject);
     const bool dev = j.contains("split") && j["split"].is_string() && j["split"].get<std::string>() == "dev";
     (dev ? s.dev : s.eval).push_back(std::move(it));
-  }
+    return ok_status();
+  }));
   McDataset ds{.format = McFormat::kJsonl, .source = path, .split = "all", .subjects = {}};
   for (auto& [k, s] : subjects) {
     if (!s.eval.empty()) ds.subjects.push_back(std::move(s));

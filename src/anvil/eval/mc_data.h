@@ -6,6 +6,7 @@
 // method-specs §9.1/§9.2). Errors name the file, the row and the field.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,11 @@ struct McDataset {
 // RFC 4180 CSV: quoted fields with "" escapes and embedded newlines, \n or \r\n rows, a UTF-8 BOM
 // skipped. `origin` names the file in errors (an unterminated quote names its starting row).
 Result<std::vector<std::vector<std::string>>> parse_csv(std::string_view text, const std::string& origin);
+
+// Calls fn(line_no, line) for every non-blank line of a JSONL file (1-based numbers); the first error
+// fn returns stops the walk and is returned.
+Status for_each_jsonl_line(const std::string& path,
+                           const std::function<Status(size_t line_no, std::string_view line)>& fn);
 
 // split: "test" (MMLU default) or "val"/"dev"; the dev split is always loaded for few-shot when present.
 Result<McDataset> load_mmlu(const std::string& dir, const std::string& split = "test");
