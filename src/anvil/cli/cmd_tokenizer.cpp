@@ -219,11 +219,12 @@ Command tok_decode(CLI::App& parent, const GlobalOptions&) {
       if (!in.ok()) return report_failure("tokenizer decode", in.status());
       raw = std::move(in).value();
     }
+    const std::string where = !o->ids.empty() ? "--ids" : o->input == "-" ? "stdin" : "'" + o->input + "'";
     std::vector<uint32_t> ids;
     if (o->format == "u32") {
       if (raw.size() % 4)
-        return report_failure("tokenizer decode", invalid_argument("[tokenizer.decode] u32 input has {} bytes, not a "
-                                                                   "multiple of 4", raw.size()));
+        return report_failure("tokenizer decode", invalid_argument("[tokenizer.decode] {}: u32 input has {} bytes, "
+                                                                   "not a multiple of 4", where, raw.size()));
       ids.resize(raw.size() / 4);
       std::memcpy(ids.data(), raw.data(), raw.size());
     } else {
@@ -233,8 +234,8 @@ Command tok_decode(CLI::App& parent, const GlobalOptions&) {
         char* end = nullptr;
         const unsigned long long v = std::strtoull(raw.c_str() + i, &end, 10);
         if (end == raw.c_str() + i || v > 0xFFFFFFFFull)
-          return report_failure("tokenizer decode", invalid_argument("[tokenizer.decode] input byte {}: '{}' is not "
-                                                                     "a token id", i, raw.substr(i, 12)));
+          return report_failure("tokenizer decode", invalid_argument("[tokenizer.decode] {} byte {}: '{}' is not "
+                                                                     "a token id", where, i, raw.substr(i, 12)));
         ids.push_back(static_cast<uint32_t>(v));
         i = static_cast<size_t>(end - raw.c_str());
       }

@@ -61,7 +61,7 @@ class PairTable {
 
 }  // namespace
 
-Result<TokenizerParts> train_bpe(const WordCounter& counts, const TrainerConfig& cfg, TrainStats* stats) {
+Status validate_trainer_config(const TrainerConfig& cfg) {
   const size_t n_special = cfg.special_tokens.size();
   if (cfg.vocab_size < 256 + n_special)
     return invalid_argument("[tokenizer.train] vocab_size {} < 256 bytes + {} special tokens", cfg.vocab_size,
@@ -72,6 +72,12 @@ Result<TokenizerParts> train_bpe(const WordCounter& counts, const TrainerConfig&
       if (cfg.special_tokens[i] == cfg.special_tokens[j])
         return invalid_argument("[tokenizer.train] special token '{}' is listed twice", cfg.special_tokens[i]);
   }
+  return ok_status();
+}
+
+Result<TokenizerParts> train_bpe(const WordCounter& counts, const TrainerConfig& cfg, TrainStats* stats) {
+  ANVIL_RETURN_IF_ERROR(validate_trainer_config(cfg));
+  const size_t n_special = cfg.special_tokens.size();
   const auto t0 = std::chrono::steady_clock::now();
   TokenizerParts parts;
   parts.pretokenizer = cfg.pretokenizer;

@@ -37,6 +37,11 @@ struct CountStats {
   uint64_t prune_threshold = 0; // largest count dropped by a prune (0: counts are exact)
 };
 
+// Checks the settings a training run cannot start without (vocab room for bytes + special tokens,
+// special tokens non-empty and distinct); count_words and train_bpe both call it, so a bad setting
+// fails before a large corpus is read.
+Status validate_trainer_config(const TrainerConfig& cfg);
+
 // Counts pre-tokenized words of the inputs ("-" = stdin). Input is cut into chunks after a '\n' and
 // each chunk is pre-tokenized alone (as HF tokenizers reads line by line). When a table passes
 // max_words, words with count <= t are dropped, t doubling from 1 until the table is under half the cap.

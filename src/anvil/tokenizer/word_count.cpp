@@ -29,6 +29,7 @@ void count_words_in_text(std::string_view text, const PreTokenizerConfig& cfg, W
 }
 
 Result<CountStats> count_words(std::span<const std::string> inputs, const TrainerConfig& cfg, WordCounter& out) {
+  ANVIL_RETURN_IF_ERROR(validate_trainer_config(cfg));
   const int n_threads = cfg.n_threads > 0 ? cfg.n_threads : omp_get_max_threads();
   std::vector<WordCounter> local(n_threads);
   std::vector<uint64_t> local_pieces(n_threads, 0);
