@@ -73,6 +73,54 @@ env "${knobs[@]}" bash "$repo/scripts/quickstart.sh" --set eval.limit=10 --dry-r
 [ "$(grep -c ' reuse ' "$work/plan.log")" -eq 5 ]
 grep -q "6 eval *run *settings changed" "$work/plan.log"
 
+# Ctrl-C during training (SIGINT to `anvil run`, as a terminal sends it): the trainer checkpoints, the
+# step is marked interrupted, the command exits 130 and upstream steps stay completed; the next run
+# resumes training from that checkpoint (not from step 0), finishes it and reruns eval and report.
+longer=(QUICKSTART_STEPS=400)
+env "${knobs[@]}" "${longer[@]}" bash "$repo/scripts/quickstart.sh" > "$work/interrupt.log" 2>&1 &
+pid=$!
+train_lines() {  # training steps logged so far in this attempt's metrics.jsonl
+  local f="$work/run/05-train/metrics.jsonl"
+  if [ -f "$f" ]; then grep -c '"kind":"train"' "$f" || true; else echo 0; fi
+}
+for _ in $(seq 1200); do
+  # the rerun starts a fresh metrics.jsonl: wait until it is well into the new schedule
+  if grep -q "running" "$work/interrupt.log" && [ "$(train_lines)" -ge 40 ] &&
+     [ "$(train_lines)" -lt 150 ]; then break; fi
+  kill -0 "$pid" 2> /dev/null || break
+  sleep 0.1
+done
+kill -INT "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+cat "$work/interrupt.log" | tr '\r' '\n' | tail -5
+[ "$rc" -eq 130 ] || { echo "interrupted run exited $rc, want 130"; exit 1; }
+/usr/bin/python3 - "$work/run" <<'PY'
+import json, sys
+run = sys.argv[1]
+st = {s: json.load(open(f"{run}/{s}/step.json"))["status"] for s in ("01-synth", "02-prep", "03-tokenizer", "04-tokenize", "05-train")}
+assert st["05-train"] == "interrupted" and all(v == "completed" for k, v in st.items() if k != "05-train"), st
+PY
+steps_at_stop=$(train_lines)
+env "${knobs[@]}" "${longer[@]}" bash "$repo/scripts/quickstart.sh" > "$work/resume.log" 2>&1
+grep -q "\[5/7\] train *resuming (previous attempt interrupted" "$work/resume.log" ||
+  { grep -n "train" "$work/resume.log" | head; exit 1; }
+from=$(sed -nE 's/.*train: resuming from the checkpoint at step ([0-9]+).*/\1/p' "$work/resume.log")
+[ -n "$from" ] && [ "$from" -ge $((steps_at_stop - 1)) ] && [ "$from" -le $((steps_at_stop + 1)) ] ||
+  { echo "resumed from step '$from', but $steps_at_stop steps were logged before the interrupt"; exit 1; }
+/usr/bin/python3 - "$work/run" "$steps_at_stop" <<'PY'
+import json, sys
+run, at_stop = sys.argv[1], int(sys.argv[2])
+steps = [json.loads(l)["step"] for l in open(f"{run}/05-train/metrics.jsonl") if '"kind":"train"' in l]
+assert steps[-1] == 400, steps[-5:]
+assert steps[0] == 1 and len(steps) >= 400, "the resumed run lost the steps before the interrupt"
+s = json.load(open(f"{run}/summary.json"))
+assert all(x["status"] == "completed" for x in s["steps"]), s["steps"]
+print(f"interrupted after {at_stop} train steps, resumed to 400: ok")
+PY
+
 # The domain model example parses and plans (its data files are placeholders).
 cd "$repo"
 "$anvil" run --dry-run examples/domain_model.toml --set "run.dir='$work/domain'" | tee "$work/domain.log"
@@ -87,4 +135,12 @@ rc=$?
 set -e
 [ "$rc" -eq 2 ]
 grep -q "unknown key 'train.schedule.stepz' (line" "$work/bad.err"
+# The same for `anvil train` with its own config format.
+sed -E 's/^lr = /lr = "fast" # /' examples/train.toml > "$work/bad_train.toml"
+set +e
+"$anvil" train --config "$work/bad_train.toml" 2> "$work/bad_train.err"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || { echo "anvil train on a mistyped config exited $rc, want 2"; cat "$work/bad_train.err"; exit 1; }
+grep -q "optim.lr" "$work/bad_train.err"
 echo "quickstart e2e: ok"

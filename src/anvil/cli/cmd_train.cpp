@@ -56,7 +56,10 @@ Command register_train(CLI::App& app, const GlobalOptions& g) {
     if (!text.ok()) return report_failure("train", text.status());
     train::TrainOptions o;
     o.seed = g.seed;
-    if (Status s = train::parse_train_config(*text, config_path, o); !s.ok()) return report_failure("train", s);
+    if (Status s = train::parse_train_config(*text, config_path, o); !s.ok()) {
+      report_failure("train", s);
+      return 2;  // a config error is a usage error, as in `anvil run` and `anvil prep`
+    }
     if (resume) o.run_dir = args->resume;
     if (!args->run_dir.empty()) o.run_dir = args->run_dir;
     if (args->steps > 0) o.steps = args->steps;
