@@ -121,6 +121,38 @@ assert all(x["status"] == "completed" for x in s["steps"]), s["steps"]
 print(f"interrupted after {at_stop} train steps, resumed to 400: ok")
 PY
 
+# --serve: after the steps (eval reruns first, so the OpenMP pool exists when serving starts), the trained
+# model answers over HTTP until SIGINT; then the command drains and exits 0.
+env "${knobs[@]}" "${longer[@]}" bash "$repo/scripts/quickstart.sh" --serve --set serve.port=0 \
+  --set eval.limit=5 > "$work/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 1500); do
+  grep -q "listening on http" "$work/serve.log" && break
+  kill -0 "$pid" 2> /dev/null || break
+  sleep 0.2
+done
+port=$(sed -nE 's/.*listening on http:\/\/127\.0\.0\.1:([0-9]+).*/\1/p' "$work/serve.log")
+[ -n "$port" ] || { echo "anvil run --serve did not start serving:"; tail -20 "$work/serve.log"; exit 1; }
+/usr/bin/python3 - "$port" <<'PY'
+import json, sys, urllib.request
+port = sys.argv[1]
+body = json.dumps({"model": "run", "prompt": "Question: What is 12 + 30?\n", "max_tokens": 40,
+                   "temperature": 0}).encode()
+req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", body, {"Content-Type": "application/json"})
+r = json.load(urllib.request.urlopen(req, timeout=60))
+assert r["model"] == "run" and r["choices"][0]["text"], r
+models = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10))
+assert [m["id"] for m in models["data"]] == ["run"], models
+print("served after the run:", repr(r["choices"][0]["text"][:60]))
+PY
+kill -INT "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || { echo "anvil run --serve exited $rc after SIGINT, want 0"; tail -5 "$work/serve.log"; exit 1; }
+grep -q "stopped after 1 completed requests" "$work/serve.log"
+
 # The domain model example parses and plans (its data files are placeholders).
 cd "$repo"
 "$anvil" run --dry-run examples/domain_model.toml --set "run.dir='$work/domain'" | tee "$work/domain.log"

@@ -124,6 +124,36 @@ TEST(PipelineConfig, StepSettingsCoverOnlyTheirTables) {
   EXPECT_NE(a->settings["eval"], b->settings["eval"]);
 }
 
+// [serve] is read strictly, off by default, and is no step's setting: serving changes no hash.
+TEST(PipelineConfig, ServeTableIsCheckedAndHashesNothing) {
+  const auto dir = temp_dir("serve");
+  auto plain = parse_pipeline_config(tiny_config(dir), "tiny.toml");
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  EXPECT_FALSE(plain->serve.enabled);
+  EXPECT_EQ(plain->serve.port, 8080);
+  const std::string with_serve =
+      tiny_config(dir) + "\n[serve]\nenabled = true\nport = 0\ngrpc_port = 0\nmax_running = 4\nmodel_name = \"m\"\n";
+  auto c = parse_pipeline_config(with_serve, "tiny.toml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->serve.enabled);
+  EXPECT_EQ(c->serve.port, 0);
+  EXPECT_EQ(c->serve.grpc_port, 0);
+  EXPECT_EQ(c->serve.max_running, 4);
+  EXPECT_EQ(c->serve.model_name, "m");
+  EXPECT_EQ(c->settings, plain->settings);
+
+  for (const auto& [line, want] : std::vector<std::pair<std::string, std::string>>{
+           {"port = 70000", "'serve.port' = 70000"},
+           {"grpc_port = -2", "'serve.grpc_port' = -2"},
+           {"max_running = 0", "'serve.max_running' = 0"},
+           {"prot = 1", "unknown key 'serve.prot'"},
+           {"port = \"80\"", "'serve.port'"}}) {
+    auto bad = parse_pipeline_config(tiny_config(dir) + "\n[serve]\n" + line + "\n", "tiny.toml");
+    ASSERT_FALSE(bad.ok()) << line;
+    EXPECT_TRUE(contains(bad.status().message(), want)) << bad.status().message();
+  }
+}
+
 // Runs in the repository root (the examples' relative paths are relative to it), then restores the cwd.
 struct InSourceDir {
   InSourceDir() : saved(std::filesystem::current_path()) { std::filesystem::current_path(ANVIL_SOURCE_DIR); }

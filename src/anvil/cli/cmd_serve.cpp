@@ -1,15 +1,18 @@
 // `anvil serve`: load a model directory and serve it over the OpenAI-compatible HTTP API (serve/
 // HttpServer) and, with --grpc-port, gRPC (serve/grpc GrpcServer), both over one infer::Scheduler.
 // Prints the listening addresses on stdout once bound (port 0 picks a free port). SIGTERM / SIGINT: stop taking requests, let in-flight ones finish, exit 0.
-// Parsing, signals and printing only; the work is in serve/ and infer/.
+// Parsing, signals and printing only; the work is in serve/ and infer/. serve_model() is shared with
+// `anvil run` (cli/serve_model.h).
 #include <pthread.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 
-#include "anvil/cli/command.h"
+#include "anvil/cli/serve_model.h"
 #include "anvil/infer/chat_template.h"
 #include "anvil/infer/scheduler.h"
 #include "anvil/serve/grpc/grpc_server.h"
@@ -20,12 +23,31 @@
 namespace anvil::cli {
 namespace {
 
-struct ServeArgs {
-  std::string model_dir, tokenizer, model_name;
-  serve::HttpOptions http;
-  int grpc_port = -1;  // -1 = no gRPC
-  infer::SchedulerOptions sched;
-};
+// Set by the stop handler in threads that do not block the signals: threads that existed before
+// serve_model() blocked them (the OpenMP pool after `anvil run` trained) may be the ones it reaches.
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int sig) {
+  if (g_stop_signal.exchange(sig) != 0) {  // the second signal: stop now
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+
+// Waits for SIGINT/SIGTERM, whichever thread it reaches: blocked threads leave it pending for
+// sigtimedwait here; others run on_stop_signal, seen at the next tick.
+int wait_for_stop_signal(const sigset_t& signals) {
+  const timespec tick{.tv_sec = 0, .tv_nsec = 100'000'000};
+  for (;;) {
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig > 0) {
+      g_stop_signal.store(sig);  // a second signal now goes to the handler: immediate exit
+      pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+      return sig;
+    }
+    if (const int s = g_stop_signal.load(); s != 0) return s;
+  }
+}
 
 std::string default_model_name(const std::string& dir) {
   std::filesystem::path p(dir);
@@ -33,13 +55,16 @@ std::string default_model_name(const std::string& dir) {
   return p.filename().string();
 }
 
-int run_serve(const GlobalOptions& g, ServeArgs& a) {
-  // Block the shutdown signals before any thread exists (every thread inherits the mask), then wait for
-  // them with sigwait on this thread: no async-signal-safety constraints on what shutdown does.
+}  // namespace
+
+int serve_model(const GlobalOptions& g, ServeArgs& a) {
+  // Block the shutdown signals before the server threads exist (they inherit the mask), then wait for
+  // them on this thread: no async-signal-safety constraints on what shutdown does.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  install_stop_handlers(on_stop_signal);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   make_cli_context(g);
@@ -84,8 +109,7 @@ int run_serve(const GlobalOptions& g, ServeArgs& a) {
               cfg.max_seq, a.sched.max_running, a.sched.max_queue, a.http.api_key.empty() ? "" : ", API key required");
   std::fflush(stdout);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = wait_for_stop_signal(signals);
   const infer::SchedulerStats s = sched.stats();
   std::fprintf(stderr, "anvil serve: %s: draining (%ld running, %ld waiting), new requests get 503\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM", s.running, s.waiting);
@@ -96,8 +120,6 @@ int run_serve(const GlobalOptions& g, ServeArgs& a) {
   std::fprintf(stderr, "anvil serve: stopped after %lu completed requests\n", sched.stats().n_completed);
   return 0;
 }
-
-}  // namespace
 
 Command register_serve(CLI::App& app, const GlobalOptions& g) {
   Command c;
@@ -156,7 +178,7 @@ Command register_serve(CLI::App& app, const GlobalOptions& g) {
                     "seconds in-flight requests get after SIGTERM before they are cancelled")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  c.run = [&g, a]() -> int { return run_serve(g, *a); };
+  c.run = [&g, a]() -> int { return serve_model(g, *a); };
   return c;
 }
 

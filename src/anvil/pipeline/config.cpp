@@ -170,6 +170,20 @@ Status read_eval(TomlSection s, EvalSettings& e) {
   return err;
 }
 
+Status read_serve(TomlSection s, ServeSettings& v) {
+  s.get("enabled", v.enabled)
+      .get("host", v.host)
+      .get("port", v.port)
+      .get("grpc_port", v.grpc_port)
+      .get("max_running", v.max_running)
+      .get("model_name", v.model_name);
+  if (v.port < 0 || v.port > 65535) return invalid_argument("'serve.port' = {} (expected 0..65535)", v.port);
+  if (v.grpc_port < -1 || v.grpc_port > 65535)
+    return invalid_argument("'serve.grpc_port' = {} (expected -1 for none, or 0..65535)", v.grpc_port);
+  if (v.max_running < 1) return invalid_argument("'serve.max_running' = {} (expected >= 1)", v.max_running);
+  return ok_status();
+}
+
 }  // namespace
 
 Result<Override> parse_override(const std::string& spec) {
@@ -230,6 +244,7 @@ Result<PipelineConfig> parse_pipeline_config(const std::string& text, const std:
   c.train.checkpoint_every = kDefaultCheckpointEvery;
   keep(train::read_train_config(root.section("train"), train::TrainConfigScope::kPipeline, c.train, c.model_config));
   keep(read_eval(root.section("eval"), c.eval));
+  keep(read_serve(root.section("serve"), c.serve));
   ANVIL_RETURN_IF_ERROR(doc->finish());
   if (!first.ok()) return first.with_context(where);
   if (c.synth.empty() && c.inputs.empty())

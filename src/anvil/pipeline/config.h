@@ -61,6 +61,17 @@ struct EvalSettings {
   uint64_t seed = 1;
 };
 
+// What `anvil run` does after the last step when serving is on ([serve] enabled = true, or --serve):
+// `anvil serve` on the trained model until Ctrl-C / SIGTERM. Not a hashed step: it makes nothing.
+struct ServeSettings {
+  bool enabled = false;
+  std::string host = "127.0.0.1";
+  int64_t port = 8080;        // 0 = any free port (printed)
+  int64_t grpc_port = -1;     // -1 = no gRPC
+  int64_t max_running = 8;    // sequences decoding at once
+  std::string model_name;     // "" = the run directory's name
+};
+
 struct PipelineConfig {
   std::string source;   // the config file (for messages)
   std::string run_dir;  // every step's folder lives here
@@ -74,6 +85,7 @@ struct PipelineConfig {
   std::string model_config;   // train.model.config as written (preset or config.json path)
   std::string train_toml;     // the [train] tables as TOML (the train step writes them as run.toml)
   EvalSettings eval;
+  ServeSettings serve;
   nlohmann::json settings;    // per step name: the TOML tables that step reads, as JSON
 };
 
