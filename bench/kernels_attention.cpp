@@ -1,6 +1,8 @@
 // Fused causal attention benchmarks at the two training configs (B=16 T=256 H=4 D=64 and B=8 T=512 H=8
 // D=64), forward and backward, 1 and 2 threads. FLOPs count the causal half of the score matrix only:
 // forward 4 B H D T(T+1)/2 (QK^T and PV); backward 2x that (dV, dP, dQ, dK), excluding the recompute of S.
+// The *Dropout variants add attention-probability dropout (p = 0.1, mask hashed per probability) at the
+// first config: their ratio to the plain runs is the cost of the mask.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -24,7 +26,7 @@ std::vector<float> random_buffer(size_t n, unsigned seed) {
   return v;
 }
 
-void attention_case(benchmark::State& state, bool backward) {
+void attention_case(benchmark::State& state, bool backward, float dropout_p = 0.0f) {
   const Config c = kConfigs[state.range(0)];
   omp_set_num_threads(static_cast<int>(state.range(1)));
   const int64_t n = c.B * c.T * c.H * c.D;
@@ -32,7 +34,8 @@ void attention_case(benchmark::State& state, bool backward) {
   const auto qkv = random_buffer(3 * n, 1), dout = random_buffer(n, 2);
   const int64_t row = 3 * c.H * c.D;
   const anvil::AttentionDims dims{.B = c.B, .T = c.T, .H = c.H, .Hkv = c.H, .D = c.D,
-                                  .q_row_stride = row, .k_row_stride = row, .v_row_stride = row};
+                                  .q_row_stride = row, .k_row_stride = row, .v_row_stride = row,
+                                  .dropout_p = dropout_p, .dropout_seed = 7};
   std::vector<float> out(n), lse(c.B * c.H * c.T), dqkv(3 * n);
   const float *q = qkv.data(), *k = q + c.H * c.D, *v = k + c.H * c.D;
   anvil::ops::attention_forward(out.data(), lse.data(), q, k, v, dims);
@@ -48,7 +51,8 @@ void attention_case(benchmark::State& state, bool backward) {
   state.counters["FLOPS"] = benchmark::Counter(backward ? 2.0 * fwd : fwd, benchmark::Counter::kIsIterationInvariantRate,
                                                benchmark::Counter::kIs1000);
   state.SetLabel("B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
-                 " D=" + std::to_string(c.D) + " threads=" + std::to_string(state.range(1)));
+                 " D=" + std::to_string(c.D) + " threads=" + std::to_string(state.range(1)) +
+                 (dropout_p > 0 ? " dropout=" + std::to_string(dropout_p) : ""));
 }
 
 void BM_AttentionForward(benchmark::State& st) { attention_case(st, false); }
@@ -61,5 +65,15 @@ void attention_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_AttentionForward)->Apply(attention_args);
 BENCHMARK(BM_AttentionBackward)->Apply(attention_args);
+
+void BM_AttentionForwardDropout(benchmark::State& st) { attention_case(st, false, 0.1f); }
+void BM_AttentionBackwardDropout(benchmark::State& st) { attention_case(st, true, 0.1f); }
+
+void dropout_args(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2}) b->Args({0, threads});
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3);
+}
+BENCHMARK(BM_AttentionForwardDropout)->Apply(dropout_args);
+BENCHMARK(BM_AttentionBackwardDropout)->Apply(dropout_args);
 
 }  // namespace

@@ -1,5 +1,6 @@
 // anvil::ops against anvil::ref for embeddings, RoPE, ALiBi slopes, dropout and fused attention
-// (GQA, sliding windows, ALiBi, fused strided qkv / dqkv buffers), plus thread-count determinism.
+// (GQA, sliding windows, ALiBi, fused strided qkv / dqkv buffers, attention dropout), plus thread-count
+// determinism and the statistics of the attention dropout mask.
 #include <omp.h>
 
 #include <array>
@@ -16,6 +17,7 @@ namespace {
 constexpr double kAttnRtol = 1e-4;
 constexpr double kAttnAtol = 2e-5;
 constexpr float kUntouched = 12345.0f;  // sentinel in the parts of a fused buffer a kernel must not write
+constexpr uint64_t kDropSeed = 0x5eedf00dull;
 
 TEST(OpsVsRef, EmbeddingForwardBackwardDeterministic) {
   const int64_t B = 3, T = 7, C = 257, V = 11, N = B * T;
@@ -115,6 +117,7 @@ TEST(OpsVsRef, DropoutMatchesAndIgnoresThreadCount) {
 struct AttnCase {
   int64_t B, T, H, Hkv, D, window;
   bool alibi, fused;
+  float dropout_p = 0.0f;
 };
 
 // Runs forward and backward of ops and ref on one case; with `fused`, q/k/v live in one (B*T, row) buffer
@@ -122,13 +125,15 @@ struct AttnCase {
 void run_attention_case(const AttnCase& c) {
   const std::string tag = "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
                           " Hkv=" + std::to_string(c.Hkv) + " D=" + std::to_string(c.D) + " W=" + std::to_string(c.window) +
-                          (c.alibi ? " alibi" : "") + (c.fused ? " fused" : "");
+                          (c.alibi ? " alibi" : "") + (c.fused ? " fused" : "") +
+                          (c.dropout_p > 0 ? " p=" + std::to_string(c.dropout_p) : "");
   SCOPED_TRACE(tag);
   const int64_t N = c.B * c.T, qw = c.H * c.D, kw = c.Hkv * c.D;
   std::vector<float> slopes(c.H);
   ref::alibi_slopes(slopes.data(), c.H);
   AttentionDims dims{.B = c.B, .T = c.T, .H = c.H, .Hkv = c.Hkv, .D = c.D, .window = c.window,
-                     .alibi_slopes = c.alibi ? slopes.data() : nullptr};
+                     .alibi_slopes = c.alibi ? slopes.data() : nullptr, .dropout_p = c.dropout_p,
+                     .dropout_seed = kDropSeed};
   const int64_t row = c.fused ? qw + 2 * kw + 3 : 0;
   std::vector<float> qkv, q, k, v;
   const float *qp, *kp, *vp;
@@ -176,6 +181,74 @@ TEST(OpsVsRef, AttentionForwardBackward) {
       {1, 40, 4, 2, 24, 0, true, false},   {1, 70, 2, 1, 8, 9, false, true},    {1, 129, 2, 2, 128, 0, false, false},
   };
   for (const AttnCase& c : cases) run_attention_case(c);
+}
+
+}  // namespace
+}  // namespace anvil::test
+
+namespace anvil::test {
+namespace {
+
+// Same masks in ops and ref (one hash of (seed, b, h, i, j)), so dropout keeps the no-dropout tolerance.
+TEST(OpsVsRef, AttentionDropoutForwardBackward) {
+  const AttnCase cases[] = {
+      {1, 1, 4, 4, 16, 0, false, false, 0.5f},  {2, 7, 4, 2, 16, 0, false, false, 0.1f},
+      {2, 130, 4, 2, 64, 0, false, false, 0.1f}, {1, 130, 4, 4, 80, 0, true, true, 0.5f},
+      {1, 130, 4, 2, 16, 5, true, false, 0.3f},  {2, 7, 4, 1, 80, 7, true, true, 0.2f},
+      {1, 200, 4, 1, 16, 70, true, false, 0.1f}, {3, 33, 6, 3, 16, 0, true, false, 0.5f},
+      {1, 70, 2, 1, 8, 9, false, true, 0.9f},    {1, 129, 2, 2, 128, 0, false, false, 0.25f},
+  };
+  for (const AttnCase& c : cases) run_attention_case(c);
+}
+
+// With v_j = e_j (D = T), out[b,i,h,j] = P_ij z_ij: the mask and its scale can be read off the output.
+// Checks the dropped fraction of visible probabilities against p, kept ones = P/(1-p), lse unchanged,
+// and a mask that ignores the thread count but changes with the seed.
+TEST(AttentionDropout, MaskStatisticsScaleAndDeterminism) {
+  const int64_t B = 2, T = 96, H = 6, Hkv = 3, D = T, N = B * T;
+  const auto q = random_vec(N * H * D, 45, -1.0f, 1.0f), k = random_vec(N * Hkv * D, 46, -1.0f, 1.0f);
+  std::vector<float> v(N * Hkv * D, 0.0f);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < T; ++j)
+      for (int64_t hk = 0; hk < Hkv; ++hk) v[((b * T + j) * Hkv + hk) * D + j] = 1.0f;
+  const AttentionDims plain{.B = B, .T = T, .H = H, .Hkv = Hkv, .D = D, .window = 40};
+  std::vector<float> p_full(N * H * D), lse_full(B * H * T);
+  ops::attention_forward(p_full.data(), lse_full.data(), q.data(), k.data(), v.data(), plain);
+  const int64_t n_visible = B * H * (T * 40 - 40 * 39 / 2);
+  for (float p : {0.1f, 0.5f}) {
+    AttentionDims dims = plain;
+    dims.dropout_p = p, dims.dropout_seed = kDropSeed;
+    std::vector<float> out(N * H * D), lse(B * H * T);
+    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims);
+    expect_close("lse with dropout = lse without", lse, lse_full, 0.0, 0.0);
+    int64_t n_visible_seen = 0, n_dropped = 0;
+    for (int64_t r = 0; r < N; ++r) {
+      const int64_t i = r % T;
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = 0; j < T; ++j) {
+          const float got = out[(r * H + h) * D + j], prob = p_full[(r * H + h) * D + j];
+          if (j > i || j <= i - 40) {
+            ASSERT_EQ(got, 0.0f) << "masked key carries weight";
+            continue;
+          }
+          ++n_visible_seen;
+          if (got == 0.0f) ++n_dropped;
+          else EXPECT_NEAR(got, prob / (1.0f - p), 1e-6 + 1e-5 * prob / (1.0f - p)) << "kept probability not scaled";
+        }
+    }
+    ASSERT_EQ(n_visible_seen, n_visible);
+    // Binomial: sigma = sqrt(p(1-p)/n) <= 0.0026 at n = 36720; 0.012 is > 4.5 sigma (the seed is fixed).
+    EXPECT_NEAR(static_cast<double>(n_dropped) / static_cast<double>(n_visible), p, 0.012) << "p=" << p;
+    std::vector<float> one(out.size()), lse1(lse.size());
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ops::attention_forward(one.data(), lse1.data(), q.data(), k.data(), v.data(), dims);
+    omp_set_num_threads(saved);
+    EXPECT_EQ(one, out) << "mask depends on the thread count";
+    dims.dropout_seed = kDropSeed + 1;
+    ops::attention_forward(one.data(), lse1.data(), q.data(), k.data(), v.data(), dims);
+    EXPECT_NE(one, out) << "a different seed must give a different mask";
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // anvil::ops against PyTorch (Debian's /usr/bin/python3 with torch 1.13, float64 autograd): cross-entropy
-// with label smoothing and ignore_index, and causal GQA attention (plus window and ALiBi). Data goes
+// with label smoothing and ignore_index, and causal GQA attention (plus window, ALiBi and attention dropout,
+// whose mask the python side recomputes from the hash independently). Data goes
 // through raw files in a temp dir; tests/kernels/torch_reference.py computes. Skips without torch.
 #include <unistd.h>
 
@@ -85,7 +86,16 @@ TEST(TorchReference, CrossEntropySmoothingIgnoreIndex) {
   expect_close("ce dlogits vs torch", grad, dir.read("dlogits", N * V), kTorchRtol, 1e-7);
 }
 
-void attention_vs_torch(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t D, int64_t window, bool alibi) {
+// A float as JSON that parses back to the same float32 (the python side rebuilds the threshold from it).
+std::string fmt_float(float x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(x));
+  return buf;
+}
+
+void attention_vs_torch(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t D, int64_t window, bool alibi,
+                        float dropout_p = 0.0f) {
+  constexpr uint64_t kSeed = 0xD1CE5EED00C0FFEEull;  // above 2^63: the uint64 path on both sides
   const int64_t N = B * T;
   const auto q = random_vec(N * H * D, 92, -2.0f, 2.0f), k = random_vec(N * Hkv * D, 93, -2.0f, 2.0f);
   const auto v = random_vec(N * Hkv * D, 94), dout = random_vec(N * H * D, 95);
@@ -97,12 +107,14 @@ void attention_vs_torch(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t D,
   dir.write_text("meta.json", "{\"op\": \"attention\", \"B\": " + std::to_string(B) + ", \"T\": " + std::to_string(T) +
                                   ", \"H\": " + std::to_string(H) + ", \"Hkv\": " + std::to_string(Hkv) + ", \"D\": " +
                                   std::to_string(D) + ", \"window\": " + std::to_string(window) +
-                                  ", \"alibi\": " + (alibi ? "true" : "false") + "}");
+                                  ", \"alibi\": " + (alibi ? "true" : "false") + ", \"dropout_p\": " +
+                                  fmt_float(dropout_p) + ", \"dropout_seed\": " + std::to_string(kSeed) + "}");
   const int rc = dir.run();
   if (rc == kExitNoTorch) GTEST_SKIP() << "torch not available for /usr/bin/python3";
   ASSERT_EQ(rc, 0);
   const AttentionDims dims{.B = B, .T = T, .H = H, .Hkv = Hkv, .D = D, .window = window,
-                           .alibi_slopes = alibi ? slopes.data() : nullptr};
+                           .alibi_slopes = alibi ? slopes.data() : nullptr, .dropout_p = dropout_p,
+                           .dropout_seed = kSeed};
   std::vector<float> out(N * H * D), lse(B * H * T), dq(q.size()), dk(k.size()), dv(v.size());
   ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims);
   ops::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(), k.data(),
@@ -116,6 +128,8 @@ void attention_vs_torch(int64_t B, int64_t T, int64_t H, int64_t Hkv, int64_t D,
 
 TEST(TorchReference, CausalAttentionGqa) { attention_vs_torch(2, 70, 4, 2, 32, 0, false); }
 TEST(TorchReference, AttentionGqaWindowAlibi) { attention_vs_torch(1, 90, 6, 2, 16, 17, true); }
+TEST(TorchReference, AttentionDropoutGqa) { attention_vs_torch(2, 70, 4, 2, 32, 0, false, 0.3f); }
+TEST(TorchReference, AttentionDropoutWindowAlibi) { attention_vs_torch(1, 90, 6, 2, 16, 17, true, 0.1f); }
 
 }  // namespace
 }  // namespace anvil::test

@@ -1,7 +1,8 @@
 // Finite-difference checks of the hand-written backward: for tiny GPT-2 and LLaMA style models (with
-// GQA, RoPE, ALiBi, sliding windows, biases, dropout, label smoothing and ignored targets), every
-// parameter tensor — so every layer's backward: embedding, norms, attention, MLP, LM head + CE — gets
-// d(loss)/d(entry) checked by central differences on its largest-gradient and a few random entries.
+// GQA, RoPE, ALiBi, sliding windows, biases, dropout incl. attention dropout, label smoothing and ignored
+// targets), every parameter tensor — so every layer's backward: embedding, norms, attention, MLP, LM
+// head + CE — gets d(loss)/d(entry) checked by central differences on its largest-gradient and a few
+// random entries.
 // fp32 forward, so the step and tolerances are sized for fp32 rounding of the loss.
 #include <cmath>
 #include <numeric>
@@ -92,6 +93,16 @@ const FdCase kCases[] = {
                    "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
                    "max_position_embeddings":16,"attention_bias":true,"mlp_bias":true,"resid_dropout":0.1})",
      .B = 2, .T = 5},
+    {.name = "gpt2_attention_dropout",
+     .config = R"({"model_type":"gpt2","vocab_size":19,"n_positions":8,"n_embd":16,"n_layer":2,"n_head":2,
+                   "embd_pdrop":0,"resid_pdrop":0.1,"attn_pdrop":0.3})",
+     .B = 2, .T = 6},
+    {.name = "llama_gqa_sliding_attention_dropout",
+     .config = R"({"model_type":"llama","vocab_size":19,"hidden_size":16,"intermediate_size":24,
+                   "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+                   "max_position_embeddings":16,"sliding_window":3,
+                   "layer_types":["sliding_attention","full_attention"],"attention_dropout":0.5})",
+     .B = 2, .T = 7},
 };
 
 INSTANTIATE_TEST_SUITE_P(Configs, GradientTest, ::testing::ValuesIn(kCases),

@@ -106,7 +106,9 @@ TEST_P(ReferenceTest, LogitsLossAndGradientsMatchTorch) {
   const std::string cmd = std::string(kPython) + " " + ANVIL_SOURCE_DIR + "/tools/torch_ref/torch_ref.py --model " +
                           dir.string() + " --ids " + (dir / "ids.bin").string() + " --targets " +
                           (dir / "targets.bin").string() + " --batch " + std::to_string(rc.B) +
-                          " --label-smoothing " + std::to_string(rc.label_smoothing) + " --out " + out;
+                          " --label-smoothing " + std::to_string(rc.label_smoothing) + " --dropout-seed " +
+                          std::to_string(StepOptions{}.seed) + " --dropout-step " + std::to_string(StepOptions{}.step) +
+                          " --out " + out;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto ref = SafetensorsFile::open(out);
   ASSERT_TRUE(ref.ok()) << ref.status().to_string();
@@ -149,6 +151,17 @@ const RefCase kCases[] = {
                    "num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":4,
                    "max_position_embeddings":16,"position_embedding_type":"alibi"})",
      .B = 1, .T = 10},
+    // Attention dropout in the training pass (torch_ref.py rebuilds the per-layer masks from the hash).
+    {.name = "gpt2_attention_dropout",
+     .config = R"({"model_type":"gpt2","vocab_size":37,"n_positions":16,"n_embd":32,"n_layer":2,"n_head":4,
+                   "embd_pdrop":0,"resid_pdrop":0,"attn_pdrop":0.3})",
+     .B = 2, .T = 11},
+    {.name = "llama_gqa_sliding_attention_dropout",
+     .config = R"({"model_type":"llama","vocab_size":43,"hidden_size":32,"intermediate_size":48,
+                   "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+                   "max_position_embeddings":32,"sliding_window":4,"layer_types":["sliding_attention","full_attention"],
+                   "attention_dropout":0.2})",
+     .B = 2, .T = 9},
 };
 
 INSTANTIATE_TEST_SUITE_P(Configs, ReferenceTest, ::testing::ValuesIn(kCases),

@@ -8,14 +8,21 @@ and every parameter's gradient, and writes them to a safetensors file: "logits" 
 (RMSNorm, SwiGLU, nn.Linear weights (out, in), half-split RoPE as HF modeling_llama), GQA, ALiBi
 (Press et al. slopes, method-specs 3.1), sliding windows (HF: key j visible to query i iff i-W < j <= i),
 tied/untied heads. Attention is written out with explicit masks (torch 1.13 has no SDPA).
+Attention-probability dropout (attn_pdrop / attention_dropout > 0) is reproduced for the training pass
+from anvil's documented scheme, written out again here: per-layer seed = the (seed, step, layer, site 3)
+mix of transformer_step.cpp, keep bit of P[b,h,i,j] = splitmix64 hash of the flat index
+(kernels/dropout_hash.h); "logits" are then the eval (no dropout) logits, loss and gradients the
+training ones. Embedding / residual dropout are not reproduced (configs with them are refused).
 
 Usage: /usr/bin/python3 torch_ref.py --model DIR --ids ids.bin --targets targets.bin --batch B \
-         [--label-smoothing 0.1] [--ignore-index -100] [--bf16] --out ref.safetensors
+         [--label-smoothing 0.1] [--ignore-index -100] [--bf16] [--dropout-seed 1337 --dropout-step 0] \
+         --out ref.safetensors
 """
 import argparse
 import json
 import math
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -86,9 +93,40 @@ class Cfg:
         self.window = j.get("sliding_window") or 0
         types = j.get("layer_types")
         self.sliding = [t == "sliding_attention" for t in types] if types else [self.window > 0] * self.L
+        self.attn_p = j.get("attn_pdrop", 0.0) if g else j.get("attention_dropout", 0.0)
+        self.other_p = [j.get(k, 0.0) for k in (("embd_pdrop", "resid_pdrop") if g else ("embd_dropout", "resid_dropout"))]
 
 
-def attention(q, k, v, cfg, layer, T):
+M64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def dropout_seed(seed, step, layer, site=3):
+    """transformer_step.cpp dropout_seed(seed, step, layer, DropSite::kAttentionProbs = 3)."""
+    x = seed ^ GOLDEN
+    for v in (step, (layer + 1) & M64, site):
+        x ^= (v + GOLDEN + (x << 6) + (x >> 2)) & M64
+        x = ((x ^ (x >> 31)) * 0xBF58476D1CE4E5B9) & M64
+    return x
+
+
+def splitmix64(x):
+    x = x + np.uint64(GOLDEN)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def attention_keep_mask(seed, p, shape):
+    """keep P[b,h,i,j] iff the top 24 bits of splitmix64(seed ^ splitmix64(flat index)) >= floor(p 2^24)."""
+    threshold = min(int(float(np.float32(p)) * 16777216.0), 16777216)
+    with np.errstate(over="ignore"):
+        idx = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
+        draw = splitmix64(np.uint64(seed) ^ splitmix64(idx)) >> np.uint64(40)
+    return torch.from_numpy(draw >= np.uint64(threshold))
+
+
+def attention(q, k, v, cfg, layer, T, drop=None):
     # q (B,H,T,D), k/v (B,Hkv,T,D)
     rep = cfg.H // cfg.Hkv
     k = k.repeat_interleave(rep, dim=1)
@@ -103,7 +141,12 @@ def attention(q, k, v, cfg, layer, T):
         slopes = torch.tensor(alibi_slopes(cfg.H), dtype=torch.float32).view(1, cfg.H, 1, 1)
         att = att + slopes * (j - i).float().view(1, 1, T, T)
     att = att.masked_fill(~allowed, float("-inf"))
-    return F.softmax(att.float(), dim=-1).to(v.dtype) @ v
+    probs = F.softmax(att.float(), dim=-1)
+    if drop is not None and cfg.attn_p > 0:  # drop = (seed, step): the training pass
+        keep = attention_keep_mask(dropout_seed(drop[0], drop[1], layer), cfg.attn_p, tuple(probs.shape))
+        scale = float(np.float32(1.0 / (1.0 - float(np.float32(cfg.attn_p)))))  # as the kernel rounds it
+        probs = probs * keep.float() * scale
+    return probs.to(v.dtype) @ v
 
 
 def rope(x, cfg, T):
@@ -116,7 +159,7 @@ def rope(x, cfg, T):
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
 
-def forward(P, cfg, ids):
+def forward(P, cfg, ids, drop=None):
     B, T = ids.shape
     g = cfg.gpt2
     pre = "" if g else "model."
@@ -148,7 +191,7 @@ def forward(P, cfg, ids):
         v = v.reshape(B, T, cfg.Hkv, cfg.D).transpose(1, 2)
         if cfg.pos == "rope":
             q, k = rope(q, cfg, T), rope(k, cfg, T)
-        y = attention(q, k, v, cfg, l, T).transpose(1, 2).reshape(B, T, qd)
+        y = attention(q, k, v, cfg, l, T, drop).transpose(1, 2).reshape(B, T, qd)
         if g:
             y = y @ P[p + "attn.c_proj.weight"] + P[p + "attn.c_proj.bias"]
         else:
@@ -177,6 +220,8 @@ def main():
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--ignore-index", type=int, default=-100)
     ap.add_argument("--bf16", action="store_true", help="torch.autocast('cpu', bfloat16)")
+    ap.add_argument("--dropout-seed", type=int, default=1337, help="StepOptions.seed of the training pass")
+    ap.add_argument("--dropout-step", type=int, default=0, help="StepOptions.step of the training pass")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -187,11 +232,17 @@ def main():
         t.requires_grad_(True)
     ids = torch.from_numpy(np.fromfile(a.ids, dtype=np.int32).astype(np.int64)).view(a.batch, -1)
     tgt = torch.from_numpy(np.fromfile(a.targets, dtype=np.int32).astype(np.int64)).view(-1)
+    if any(p > 0 for p in cfg.other_p):
+        sys.exit("torch_ref.py: embedding / residual dropout are not reproduced; set them to 0")
+    drop = (a.dropout_seed, a.dropout_step) if cfg.attn_p > 0 else None
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
-        logits = forward(P, cfg, ids)
+        logits = forward(P, cfg, ids, drop)
     logits = logits.float().reshape(-1, cfg.V)
     loss = F.cross_entropy(logits, tgt, ignore_index=a.ignore_index, label_smoothing=a.label_smoothing)
     loss.backward()
+    if drop is not None:  # the eval logits have no dropout
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            logits = forward(P, cfg, ids).float().reshape(-1, cfg.V)
     out = {"logits": logits, "loss": loss.detach().reshape(1)}
     for name, t in P.items():
         out["grad." + name] = t.grad if t.grad is not None else torch.zeros_like(t)

@@ -33,6 +33,11 @@ struct AttentionDims {
   float scale = 0.0f;             // 0 = 1/sqrt(D)
   int64_t window = 0;             // 0 = full causal; W > 0: key j visible to query i iff i-W < j <= i (HF)
   const float* alibi_slopes = nullptr;  // (H) or null; adds slope_h * (j - i) to the score
+  // Attention-probability dropout (training): P[b,h,i,j] is kept iff dropout_keep(dropout_seed,
+  // ((b*H + h)*T + i)*T + j) (kernels/dropout_hash.h) and scaled by 1/(1-p); lse stays that of the
+  // undropped softmax. The backward must get the same p and seed. p = 0: no dropout, no cost.
+  float dropout_p = 0.0f;
+  uint64_t dropout_seed = 0;
 };
 
 namespace ops {

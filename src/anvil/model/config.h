@@ -41,7 +41,7 @@ struct ModelConfig {
   std::vector<LayerType> layer_types;  // n_layer entries (all kFull when absent)
   float embd_dropout = 0.0f;   // embd_pdrop (LLaMA: anvil field "embd_dropout")
   float resid_dropout = 0.0f;  // resid_pdrop (LLaMA: anvil field "resid_dropout")
-  float attn_dropout = 0.0f;   // attn_pdrop | attention_dropout: parsed, written back, NOT applied (docs)
+  float attn_dropout = 0.0f;   // attn_pdrop | attention_dropout: on attention probabilities, in training only
   float initializer_range = 0.02f;
 
   bool is_gpt2() const { return arch == Arch::kGpt2; }

@@ -2,6 +2,7 @@
 // chunk (logits for head_rows rows -> CE forward -> CE backward in place -> dW_head += , dx =), and the
 // hand-written backward mirroring each layer. Pre-norm residual blocks as in GPT-2 / LLaMA:
 //   mid = x + drop(o_proj(attn(norm1(x))))      out = mid + drop(down(act(up(norm2(mid)))))
+// (attn drops its probabilities too when attn_dropout > 0: inside the fused kernel, mask from a seed).
 // Shapes: N = B*T rows, C = d_model, F = d_ff, QKV = q_dim + 2*kv_dim (the fused q|k|v row).
 #include <algorithm>
 #include <chrono>
@@ -14,7 +15,7 @@
 namespace anvil::model {
 namespace {
 
-enum class DropSite : uint64_t { kEmbedding = 0, kAttention = 1, kMlp = 2 };
+enum class DropSite : uint64_t { kEmbedding = 0, kAttention = 1, kMlp = 2, kAttentionProbs = 3 };
 
 uint64_t dropout_seed(uint64_t seed, uint64_t step, int64_t layer, DropSite site) {
   uint64_t x = seed ^ 0x9E3779B97F4A7C15ull;
@@ -23,6 +24,19 @@ uint64_t dropout_seed(uint64_t seed, uint64_t step, int64_t layer, DropSite site
     x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull;
   }
   return x;
+}
+
+// Layer l's attention call on the fused qkv rows; attention-probability dropout only in training, with
+// the same (seed, step, layer) seed in forward and backward so both see one mask.
+AttentionDims attention_dims(const ModelConfig& c, int64_t B, int64_t T, int64_t l, const float* alibi_slopes,
+                             const StepOptions& opt) {
+  const int64_t QKV = c.q_dim() + 2 * c.kv_dim();
+  const bool drop = opt.mode == Mode::kTrain && c.attn_dropout > 0;
+  return AttentionDims{.B = B, .T = T, .H = c.n_head, .Hkv = c.n_kv_head, .D = c.head_dim,
+                       .q_row_stride = QKV, .k_row_stride = QKV, .v_row_stride = QKV, .scale = 0.0f,
+                       .window = c.window_of(l), .alibi_slopes = alibi_slopes,
+                       .dropout_p = drop ? c.attn_dropout : 0.0f,
+                       .dropout_seed = drop ? dropout_seed(opt.seed, opt.step, l, DropSite::kAttentionProbs) : 0};
 }
 
 }  // namespace
@@ -73,10 +87,7 @@ void Transformer::layer_forward(int64_t l, const StepOptions& opt) {
     ops::rope_forward(a.qkv, p.rope_cos, p.rope_sin, B_, T_, c.n_head, c.head_dim, QKV, RopeStyle::kHalfSplit);
     ops::rope_forward(a.qkv + QD, p.rope_cos, p.rope_sin, B_, T_, c.n_kv_head, c.head_dim, QKV, RopeStyle::kHalfSplit);
   }
-  const AttentionDims dims{.B = B_, .T = T_, .H = c.n_head, .Hkv = c.n_kv_head, .D = c.head_dim,
-                           .q_row_stride = QKV, .k_row_stride = QKV, .v_row_stride = QKV, .scale = 0.0f,
-                           .window = c.window_of(l),
-                           .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
+  const AttentionDims dims = attention_dims(c, B_, T_, l, alibi_slopes_.empty() ? nullptr : alibi_slopes_.data(), opt);
   {
     ScopedKernelTime t(timer_, KernelKind::kAttention);
     ops::attention_forward(a.att, a.att_lse, a.qkv, a.qkv + QD, a.qkv + QD + KVD, dims);
@@ -219,10 +230,7 @@ void Transformer::layer_backward(int64_t l, const StepOptions& opt) {
     dproj = p.dproj;
   }
   linear_backward(call, w.o, p.datt, 0.0f, dproj, C, a.att, QD);
-  const AttentionDims dims{.B = B_, .T = T_, .H = c.n_head, .Hkv = c.n_kv_head, .D = c.head_dim,
-                           .q_row_stride = QKV, .k_row_stride = QKV, .v_row_stride = QKV, .scale = 0.0f,
-                           .window = c.window_of(l),
-                           .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
+  const AttentionDims dims = attention_dims(c, B_, T_, l, alibi_slopes_.empty() ? nullptr : alibi_slopes_.data(), opt);
   {
     ScopedKernelTime t(timer_, KernelKind::kAttention);
     ops::attention_backward(p.dqkv, p.dqkv + QD, p.dqkv + QD + KVD, p.datt, a.att, a.att_lse, a.qkv, a.qkv + QD,

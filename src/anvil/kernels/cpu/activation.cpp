@@ -1,8 +1,9 @@
 // GELU (tanh "gelu_new" and exact erf) and SwiGLU, forward and backward (anvil::ops).
-// Work goes in kChunk-element pieces: polynomial parts as OpenMP simd loops, exp through simd.h.
+// Work goes in kChunk-element pieces: polynomial parts as OpenMP simd loops, exp and erf through simd.h.
 // Formulas match ref_dense.cpp: gelu'(x) = 0.5(1+t) + 0.5x(1-t^2) k(1+3c x^2), t = tanh(k(x+cx^3)),
 // evaluated through s = 1+t = 2/(1+exp(-2u)) and 1-t^2 = s(2-s), which keep full relative precision in
-// the far negative tail where 1+t itself would cancel.
+// the far negative tail where 1+t itself would cancel. The erf form takes 1 + erf(z) from
+// simd::one_plus_erf_inplace, which returns erfc(-z) in the negative tail for the same reason.
 #include <algorithm>
 #include <cmath>
 
@@ -40,7 +41,12 @@ void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx) {
 #pragma omp simd
       for (int64_t i = 0; i < len; ++i) y[i] = x[i] / (1.0f + t[i]);  // 0.5 x (1 + tanh u)
     } else {
-      for (int64_t i = 0; i < len; ++i) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+      float s[kChunk];
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) s[i] = x[i] * kInvSqrt2;
+      simd::one_plus_erf_inplace(s, len);
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) y[i] = 0.5f * x[i] * s[i];
     }
   });
 }
@@ -62,13 +68,16 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
         dx[i] = d * dy[i];
       }
     } else {
+      float s[kChunk];
 #pragma omp simd
-      for (int64_t i = 0; i < len; ++i) t[i] = -0.5f * x[i] * x[i];
-      simd::exp_inplace(t, len);
       for (int64_t i = 0; i < len; ++i) {
-        const float d = 0.5f * (1.0f + std::erf(x[i] * kInvSqrt2)) + x[i] * kInvSqrt2Pi * t[i];
-        dx[i] = d * dy[i];
+        t[i] = -0.5f * x[i] * x[i];
+        s[i] = x[i] * kInvSqrt2;
       }
+      simd::exp_inplace(t, len);
+      simd::one_plus_erf_inplace(s, len);
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) dx[i] = (0.5f * s[i] + x[i] * kInvSqrt2Pi * t[i]) * dy[i];
     }
   });
 }

@@ -3,7 +3,9 @@
 // tile and each block of queries that can see it, it recomputes P = exp(S - lse) key-major, then
 //   dV += P^T dO,  dP = dO V^T,  dS = P o (dP - Delta) with Delta = rowsum(dO o O),
 //   dQ += scale dS K,  dK += scale dS^T Q   (docs/kernels/attention.md; Dao 2023, FlashAttention-2),
-// every product a tile_micro.h micro-kernel on key-major tiles (no per-tile transposes). dq, dk, dv are
+// every product a tile_micro.h micro-kernel on key-major tiles (no per-tile transposes). With attention
+// dropout the keep mask Z is regenerated from the hash: dV += (P o Z/(1-p))^T dO, dP = (dO V^T) o Z/(1-p),
+// dS = P o (dP - Delta), Delta = rowsum(dO o O) still (O is the dropped output). dq, dk, dv are
 // written (=), touching only their own elements of possibly fused, strided buffers.
 #include <vector>
 
@@ -26,6 +28,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     std::vector<float> lse_p(static_cast<size_t>(g.group * Tp)), delta(lse_p.size());
     std::vector<float> dk_acc(static_cast<size_t>(kBlockK * D)), dv_acc(dk_acc.size());
     std::vector<float> pt(static_cast<size_t>(kBlockK * kBlockQ)), dpt(pt.size());
+    alignas(64) float z[kBlockQ];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < n_tasks; ++task) {
       const int64_t b = task / g.Hkv, hk = task % g.Hkv, h_first = hk * g.group;
@@ -74,8 +77,17 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 #pragma omp simd
               for (int64_t i = 0; i < kBlockQ; ++i) prow[i] -= lp[i];
               simd::exp_inplace(prow, kBlockQ);
+              if (g.drop) {  // dS from the undropped P and the dropped dP; prow becomes the dropped P for dV
+                dropout_row(z, g, b, h, j0 + j, i0);
 #pragma omp simd
-              for (int64_t i = 0; i < kBlockQ; ++i) dsrow[i] = prow[i] * (dsrow[i] - dl[i]) * g.scale;
+                for (int64_t i = 0; i < kBlockQ; ++i) {
+                  dsrow[i] = prow[i] * (dsrow[i] * z[i] - dl[i]) * g.scale;
+                  prow[i] *= z[i];
+                }
+              } else {
+#pragma omp simd
+                for (int64_t i = 0; i < kBlockQ; ++i) dsrow[i] = prow[i] * (dsrow[i] - dl[i]) * g.scale;
+              }
             }
             const float* qblk = q + (b * T + i0) * g.qs + h * D;
             const float* goblk = dout + (b * T + i0) * ldo + h * D;

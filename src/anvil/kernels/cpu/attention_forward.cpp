@@ -3,6 +3,8 @@
 // so no T x T matrix exists. Only key tiles some query of the block can see are visited (causal, window).
 // Tiles are key-major (attention_tile.h) so the softmax statistics are vectors over the block's queries;
 // products are the register-blocked micro-kernels of tile_micro.h. Saves lse = m + log l (B, H, T).
+// Attention dropout multiplies the tile by the keep mask / (1-p) after l has summed the undropped row,
+// so O = (P o Z/(1-p)) V with the softmax normaliser (and lse) of the undropped P.
 // Math: docs/kernels/attention.md (Dao et al. 2022).
 #include <vector>
 
@@ -21,7 +23,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   {
     std::vector<float> qt(static_cast<size_t>(D * kBlockQ)), acc(static_cast<size_t>(kBlockQ * D));
     std::vector<float> st(static_cast<size_t>(kBlockK * kBlockQ));
-    alignas(64) float m[kBlockQ], l[kBlockQ], tile_max[kBlockQ], shift[kBlockQ], alpha[kBlockQ];
+    alignas(64) float m[kBlockQ], l[kBlockQ], tile_max[kBlockQ], shift[kBlockQ], alpha[kBlockQ], z[kBlockQ];
     // Later query blocks have the most work: hand them out first.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < n_tasks; ++task) {
@@ -66,6 +68,14 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           const float* row = st.data() + j * kBlockQ;
 #pragma omp simd
           for (int64_t i = 0; i < kBlockQ; ++i) l[i] += row[i];
+        }
+        if (g.drop) {
+          for (int64_t j = 0; j < nk; ++j) {
+            float* row = st.data() + j * kBlockQ;
+            dropout_row(z, g, b, h, j0 + j, i0);
+#pragma omp simd
+            for (int64_t i = 0; i < kBlockQ; ++i) row[i] *= z[i];
+          }
         }
         for (int64_t r = 0; r < nq; ++r) {
           float* o = acc.data() + r * D;

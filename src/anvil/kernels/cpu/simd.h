@@ -1,6 +1,6 @@
-// The few vector primitives the CPU kernels share (row max, exp, exp with an affine map), chosen by the build: the AVX-512
-// version when the compiler targets it, a portable scalar one otherwise. Kernel files stay ISA-neutral
-// (OpenMP simd loops) and call these for the transcendental parts.
+// The few vector primitives the CPU kernels share (row max, exp, exp with an affine map, erf, 1 + erf),
+// chosen by the build: the AVX-512 version when the compiler targets it, a portable scalar one otherwise.
+// Kernel files stay ISA-neutral (OpenMP simd loops) and call these for the transcendental parts.
 #pragma once
 
 #if defined(__AVX512F__)

@@ -32,4 +32,13 @@ inline void exp_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
 }
 
+inline void erf_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = std::erf(x[i]);
+}
+
+// x = 1 + erf(x) (= erfc(-x), relatively precise for x < 0).
+inline void one_plus_erf_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] <= -0.5f ? std::erfc(-x[i]) : 1.0f + std::erf(x[i]);
+}
+
 }  // namespace anvil::ops::simd

@@ -1,10 +1,13 @@
 // Reference causal attention (GQA, HF sliding window, ALiBi): the oracle for the flash-style kernels.
 // Materialises each query's score row in double; backward recomputes P and applies the textbook
 // gradients (docs/kernels/attention.md): dV = P^T dO, dP = dO V^T, dS = P o (dP - rowsum(dO o O)),
-// dQ = scale dS K, dK = scale dS^T Q.
+// dQ = scale dS K, dK = scale dS^T Q. Attention dropout multiplies P by z = keep/(1-p) where it meets V
+// (o = sum_j P z v_j, dV = (P z)^T dO, dP = z dO V^T), keep bits from dropout_hash.h at index
+// ((b*H + h)*T + i)*T + j.
 #include <cmath>
 #include <vector>
 
+#include "anvil/kernels/dropout_hash.h"
 #include "anvil/kernels/ref/ref.h"
 
 namespace anvil::ref {
@@ -26,6 +29,14 @@ Geometry geometry(const AttentionDims& d) {
 
 // First visible key of query i (keys first_key(i)..i are visible).
 int64_t first_key(const AttentionDims& d, int64_t i) { return d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0; }
+
+// Dropout multiplier of P(b, h, i, j): 1/(1-p) when kept, 0 when dropped, 1 without dropout.
+double drop_factor(const AttentionDims& d, int64_t b, int64_t h, int64_t i, int64_t j) {
+  if (d.dropout_p <= 0.0f) return 1.0;
+  const uint64_t idx = static_cast<uint64_t>(((b * d.H + h) * d.T + i) * d.T + j);
+  const bool keep = kernels_detail::dropout_keep(d.dropout_seed, idx, kernels_detail::dropout_threshold(d.dropout_p));
+  return keep ? 1.0 / (1.0 - static_cast<double>(d.dropout_p)) : 0.0;
+}
 
 // Probabilities P(i, j) for j in [j0, i] of head h of batch b, in double; returns lse.
 double probs(const AttentionDims& d, const Geometry& g, const float* q, const float* k, int64_t b, int64_t h,
@@ -64,7 +75,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         std::fill(o.begin(), o.end(), 0.0);
         for (int64_t j = j0; j <= i; ++j) {
           const float* vj = v + (b * d.T + j) * g.vs + hk * d.D;
-          for (int64_t e = 0; e < d.D; ++e) o[e] += p[j - j0] * vj[e];
+          const double pz = p[j - j0] * drop_factor(d, b, h, i, j);
+          for (int64_t e = 0; e < d.D; ++e) o[e] += pz * vj[e];
         }
         float* oi = out + ((b * d.T + i) * d.H + h) * d.D;
         for (int64_t e = 0; e < d.D; ++e) oi[e] = static_cast<float>(o[e]);
@@ -96,11 +108,12 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           const float* vj = v + (b * d.T + j) * g.vs + hk * D;
           double s = 0.0;
           for (int64_t e = 0; e < D; ++e) s += static_cast<double>(doi[e]) * vj[e];
-          dp[j - j0] = s;
-          delta += p[j - j0] * s;
+          dp[j - j0] = s * drop_factor(d, b, h, i, j);
+          delta += p[j - j0] * dp[j - j0];
         }
         for (int64_t j = j0; j <= i; ++j) {
           const double pj = p[j - j0], ds = pj * (dp[j - j0] - delta) * g.scale;
+          const double pz = pj * drop_factor(d, b, h, i, j);
           const float* kj = k + (b * d.T + j) * g.ks + hk * D;
           double* gqi = &gq[((b * d.T + i) * d.H + h) * D];
           double* gkj = &gk[((b * d.T + j) * d.Hkv + hk) * D];
@@ -108,7 +121,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           for (int64_t e = 0; e < D; ++e) {
             gqi[e] += ds * kj[e];
             gkj[e] += ds * qi[e];
-            gvj[e] += pj * doi[e];
+            gvj[e] += pz * doi[e];
           }
         }
       }
