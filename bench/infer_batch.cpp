@@ -5,8 +5,12 @@
 // the shape of llama.cpp's row in /work/shared/peers/RESULTS.md). Aggregate = all generated tokens / wall
 // time from the first submit to the last final event (prefill of the short prompts included), and per CPU
 // second of the process (the number to trust on a busy machine; run with OMP_NUM_THREADS=1 then).
-// Goal (issue 6): aggregate@8 / single >= 4x.
+// Goal (issue 6): aggregate@8 / single >= 4x. `profile` mode times Engine::forward decode steps of ROWS
+// sequences (one token each, every cache CONTEXT positions deep) and splits a step into linear layers
+// (gemm, LM head included), attention, norms and the rest (Engine's KernelTimer, wall time), and reports
+// the process CPU time per step (with OMP_NUM_THREADS=1 the figure to trust on a busy machine).
 // Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
+//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|quickstart] [CONTEXT=80]
 #include <omp.h>
 
 #include <time.h>
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "anvil/base/file.h"
+#include "anvil/infer/engine.h"
 #include "anvil/infer/generator.h"
 #include "anvil/infer/scheduler.h"
 
@@ -34,6 +39,9 @@ constexpr int64_t kPromptBytes = 16;
 constexpr const char* kLlama15m = R"({"model_type":"llama","vocab_size":32000,"hidden_size":288,
   "intermediate_size":768,"num_hidden_layers":6,"num_attention_heads":6,"num_key_value_heads":6,
   "max_position_embeddings":256,"tie_word_embeddings":true})";
+constexpr const char* kLlama110m = R"({"model_type":"llama","vocab_size":32000,"hidden_size":768,
+  "intermediate_size":2048,"num_hidden_layers":12,"num_attention_heads":12,"num_key_value_heads":12,
+  "max_position_embeddings":1024,"tie_word_embeddings":true})";
 
 tok::Tokenizer byte_tokenizer() {
   tok::TokenizerParts p;
@@ -138,18 +146,69 @@ void run_shape(const char* name, const std::string& cfg, int64_t n_tokens, int r
   }
 }
 
+// Decode steps of `rows` sequences at context `context`: ms per step in total and per kernel kind.
+void profile_steps(const char* name, const std::string& cfg, int64_t rows, int64_t steps, int64_t context) {
+  const model::Transformer m = random_model(cfg);
+  const int64_t V = m.config().vocab_size;
+  auto eng = infer::Engine::create(m, {.n_slots = rows, .max_seq = context + steps + 8, .max_batch_tokens = 64});
+  if (!eng.ok()) std::fprintf(stderr, "%s\n", eng.status().to_string().c_str()), std::exit(1);
+  std::vector<float> logits(static_cast<size_t>(std::max<int64_t>(rows, 64) * V));
+  std::vector<int32_t> ctx(static_cast<size_t>(context));
+  for (int64_t s = 0; s < rows; ++s) {
+    for (int64_t p = 0; p < context; ++p) ctx[static_cast<size_t>(p)] = static_cast<int32_t>((s * 31 + p * 7) % V);
+    if (auto st = eng->prefill(s, ctx, 0, logits.data()); !st.ok()) std::fprintf(stderr, "%s\n", st.to_string().c_str()), std::exit(1);
+  }
+  std::vector<infer::TokenInput> batch(static_cast<size_t>(rows));
+  auto step = [&](int64_t k) {
+    for (int64_t s = 0; s < rows; ++s)
+      batch[static_cast<size_t>(s)] = {.slot = s, .token = static_cast<int32_t>((s + k) % V), .pos = context + k};
+    auto n = eng->forward(batch, infer::LogitsFor::kAll, logits.data());
+    if (!n.ok()) std::fprintf(stderr, "%s\n", n.status().to_string().c_str()), std::exit(1);
+  };
+  step(0);  // warm-up (positions are rewound and rewritten below)
+  model::KernelTimer& t = eng->timer();
+  t.enabled = true, t.reset();
+  const auto t0 = Clock::now();
+  const double c0 = cpu_seconds();
+  for (int64_t k = 0; k < steps; ++k) step(k);
+  const double ms = 1e3 / static_cast<double>(steps), cpu_ms = (cpu_seconds() - c0) * ms;
+  auto kind = [&](model::KernelKind k) { return t.seconds[static_cast<size_t>(k)] * ms; };
+  std::printf("%-11s %2ld rows, context %ld: %.3f ms/step (%.0f tok/s), %.3f CPU-ms/step = linear %.3f + attention %.3f + "
+              "norm %.3f + other %.3f ms\n",
+              name, rows, context, seconds_since(t0) * ms, static_cast<double>(rows) / (seconds_since(t0) * ms) * 1e3, cpu_ms,
+              kind(model::KernelKind::kGemm), kind(model::KernelKind::kAttention), kind(model::KernelKind::kNorm),
+              kind(model::KernelKind::kOther));
+}
+
+const char* kLlama15mName = "llama-15M";
+
+std::string shape_config(const std::string& shape) {
+  if (shape == kLlama15mName) return kLlama15m;
+  if (shape == "llama-110M") return kLlama110m;
+  auto quickstart = read_file(std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
+  if (!quickstart.ok()) std::fprintf(stderr, "%s\n", quickstart.status().to_string().c_str()), std::exit(1);
+  return *quickstart;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "profile") {
+    const int64_t rows = argc > 2 ? std::atoll(argv[2]) : 8, steps = argc > 3 ? std::atoll(argv[3]) : 64;
+    const std::string shape = argc > 4 ? argv[4] : kLlama15mName;
+    const int64_t context = argc > 5 ? std::atoll(argv[5]) : 80;
+    if (shape != kLlama15mName && shape != "llama-110M" && shape != "quickstart") std::fprintf(stderr, "unknown shape '%s'\n", shape.c_str()), std::exit(2);
+    std::printf("bench_infer_batch profile: %d OpenMP threads, %ld steps\n", omp_get_max_threads(), steps);
+    profile_steps(shape.c_str(), shape_config(shape), rows, steps, context);
+    return 0;
+  }
   const int64_t n_tokens = argc > 1 ? std::atoll(argv[1]) : 128;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 2;
   const std::string shape = argc > 3 ? argv[3] : "all";
   const int only_conc = argc > 4 ? std::atoi(argv[4]) : 0;
   std::printf("bench_infer_batch: %ld tokens per sequence, %ld-byte prompts, greedy, fp32, %d OpenMP threads, best of %d\n",
               n_tokens, kPromptBytes, omp_get_max_threads(), runs);
-  auto quickstart = read_file(std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
-  if (!quickstart.ok()) std::fprintf(stderr, "%s\n", quickstart.status().to_string().c_str()), std::exit(1);
-  if (shape == "all" || shape == "quickstart") run_shape("quickstart", *quickstart, n_tokens, runs, only_conc);
-  if (shape == "all" || shape == "llama-15M") run_shape("llama-15M", kLlama15m, n_tokens, runs, only_conc);
+  if (shape == "all" || shape == "quickstart") run_shape("quickstart", shape_config("quickstart"), n_tokens, runs, only_conc);
+  if (shape == "all" || shape == kLlama15mName) run_shape(kLlama15mName, kLlama15m, n_tokens, runs, only_conc);
   return 0;
 }

@@ -27,7 +27,7 @@ using test_models::tiny_model;
 
 constexpr int64_t kPrefillChunk = 8;
 constexpr int64_t kMaxBatchTokens = 24;
-// Logprobs batched vs Generator: the engine's linear layers sum in a different order for forwards of <= 8
+// Logprobs batched vs Generator: the engine's linear layers sum in a different order for forwards of <= 16
 // rows (small_linear) and more (sgemm), so logits agree to fp32 rounding, not bit for bit.
 constexpr float kLogprobTol = 1e-4f;
 

@@ -1,7 +1,10 @@
 // ops::attention_decode (new queries over one sequence's KV cache) against ref::attention_decode, and both
 // tied to the full-sequence kernel: attention_forward over T tokens must equal a prefill of the first P
 // tokens followed by one-token decode steps over the same cache (GQA, sliding window, ALiBi, long caches
-// that cross the key-chunk boundary, strided q rows as in a fused qkv buffer).
+// that cross the key-chunk boundary, strided q rows as in a fused qkv buffer), on every path of the fast
+// kernel: key blocks of 16 with tails of 1..15 keys and windows that start mid-block, head sizes of 1..8
+// 16-float chunks with partial last chunks, GQA groups walked together (and split past 8 heads), and the
+// portable loop for heads over 128 floats.
 #include <vector>
 
 #include "anvil/kernels/ops.h"
@@ -58,6 +61,12 @@ TEST(AttentionDecode, MatchesRefAndFullSequence) {
       {.T = 30, .H = 4, .Hkv = 2, .D = 8, .window = 5, .alibi = true, .prefill = 3},     // window + ALiBi
       {.T = 600, .H = 4, .Hkv = 2, .D = 32, .window = 0, .alibi = false, .prefill = 300},  // > 2 key chunks
       {.T = 520, .H = 2, .Hkv = 1, .D = 64, .window = 300, .alibi = false, .prefill = 517},
+      {.T = 70, .H = 6, .Hkv = 6, .D = 48, .window = 0, .alibi = false, .prefill = 16},   // LLaMA 15M heads
+      {.T = 50, .H = 6, .Hkv = 2, .D = 32, .window = 0, .alibi = true, .prefill = 17},    // quickstart GQA
+      {.T = 45, .H = 2, .Hkv = 2, .D = 128, .window = 21, .alibi = false, .prefill = 2},  // 8 chunks, window
+      {.T = 40, .H = 10, .Hkv = 1, .D = 7, .window = 0, .alibi = true, .prefill = 9},     // group of 10: 8 + 2
+      {.T = 35, .H = 3, .Hkv = 1, .D = 113, .window = 0, .alibi = false, .prefill = 31},  // partial 8th chunk
+      {.T = 26, .H = 4, .Hkv = 2, .D = 144, .window = 9, .alibi = true, .prefill = 5},    // D > 128: portable
   };
   for (const DecodeCase& c : cases) run_case(c);
 }

@@ -2,12 +2,15 @@
 // nn.Linear (out, in): a group of O outputs x N rows keeps O*N zmm accumulators; each 16-float slice of
 // the O weight rows is loaded once and FMAed with the N input slices (masked tail), then reduced.
 // Conv1D (in, out): a block of 16*K columns x N rows stays in N*K zmm accumulators over the i loop
-// (one weight load per 16 columns, x[n][i] broadcast). Batch invariance: every (row, output) has its
-// own accumulator, fed in i order, reduced by the same tree, so a row's result does not depend on N,
-// on the blocking or on the other rows. Threads split output features (kParallelMinWeights).
-// GCC 12 flags the _mm512_undefined_ps() inside its own shuffle/permute intrinsics as uninitialised
+// (one weight load per 16 columns, x[n][i] broadcast). Rows beyond one pass (kOutPassRows, kPassRows) run
+// as further passes over the same weights while they are cache-hot (one stream from memory for up to 16
+// rows). Batch invariance: every (row, output) has its own accumulator, fed in i order, reduced by the same
+// tree, so a row's result does not depend on N, on the blocking, on the pass or on the other rows. Threads
+// split output features (kParallelMinWeights).
+// GCC 12 flags the _mm512_undefined_ps() inside its own shuffle/permute intrinsics as (maybe) uninitialised
 // (GCC PR 105593); the pragma precedes every include so it covers immintrin.h.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "anvil/infer/small_linear.h"
 
@@ -28,12 +31,15 @@ constexpr int64_t kParallelMinWeights = int64_t{1} << 15;
 #if defined(__AVX512F__)
 
 constexpr int kLanes = 16;
-// kOutIn: outputs per group by row count (1, 2, 4 or 8), so there are O*N >= 8 independent FMA chains
-// and O*N accumulators + N inputs + 1 weight fit the 32 zmm registers.
-constexpr int kOutGroup[kSmallLinearMaxRows + 1] = {0, 8, 4, 4, 4, 4, 4, 2, 2};
-// kInOut: 16-column vectors per block by row count, so N*K >= 8 chains and N*K + K + 1 <= 32 zmm.
+constexpr int kPassRows = 8;     // kInOut: rows one register-blocked pass serves
+constexpr int kOutPassRows = 4;  // kOutIn: the same (4 rows x 4 outputs measured ~3% faster than 8 x 2 at
+                                 // 8 rows and ~17% at 16, LLaMA 15M decode, 1 thread)
+// kOutIn: outputs per group by rows per pass (8 or 4), so there are O*N >= 8 independent FMA chains and
+// O*N accumulators + N inputs + 1 weight fit the 32 zmm registers.
+constexpr int kOutGroup[kOutPassRows + 1] = {0, 8, 4, 4, 4};
+// kInOut: 16-column vectors per block by rows per pass, so N*K >= 8 chains and N*K + K + 1 <= 32 zmm.
 constexpr int kMaxColVecs = 8;
-constexpr int kColVecs[kSmallLinearMaxRows + 1] = {0, 8, 4, 3, 3, 3, 3, 3, 3};
+constexpr int kColVecs[kPassRows + 1] = {0, 8, 4, 3, 3, 3, 3, 3, 3};
 // kOutIn: the weights of the group this many floats (8 KiB, rounded to whole groups) ahead are prefetched
 // while a group computes — about a DRAM latency's worth of streaming.
 constexpr int64_t kPrefetchFloats = 2048;
@@ -64,9 +70,9 @@ inline void load_inputs(__m512 (&xv)[N], const float* x, int64_t ldi, int64_t i,
   }
 }
 
-// out[n][o] = dot(w[o], x[n]) (+ b[o]) for o < O, n < N; w rows at stride `in`. The weights `pf` floats
-// further on (a later group) are prefetched at the same offsets.
-template <int N, int O>
+// out[n][o] = dot(w[o], x[n]) (+ b[o]) for o < O, n < N <= kPassRows; w rows at stride `in`. The weights
+// `pf` floats further on (a later group) are prefetched at the same offsets when kPrefetch.
+template <int N, int O, bool kPrefetch>
 void out_in_group(const float* w, int64_t in, const float* x, int64_t ldi, const float* b, float* out, int64_t ldo,
                   int64_t pf) {
   constexpr int kAcc = (N * O + 3) / 4 * 4;
@@ -79,7 +85,7 @@ void out_in_group(const float* w, int64_t in, const float* x, int64_t ldi, const
     load_inputs<N>(xv, x, ldi, i, m);
 #pragma GCC unroll 8
     for (int o = 0; o < O; ++o) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + pf + o * in + i), _MM_HINT_T0);
+      if constexpr (kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(w + pf + o * in + i), _MM_HINT_T0);
       const __m512 wv = _mm512_maskz_loadu_ps(m, w + o * in + i);
 #pragma GCC unroll 8
       for (int n = 0; n < N; ++n) acc[n * O + o] = _mm512_fmadd_ps(wv, xv[n], acc[n * O + o]);
@@ -107,9 +113,18 @@ void out_in_group(const float* w, int64_t in, const float* x, int64_t ldi, const
   }
 }
 
+// All N rows for O outputs in passes of up to P rows: the first streams (and prefetches) the weights, the
+// others run over the same, now cache-hot, weights.
+template <int N, int O, int P, bool kFirst = true>
+void out_in_rows(const float* w, int64_t in, const float* x, int64_t ldi, const float* b, float* out, int64_t ldo,
+                 int64_t pf) {
+  out_in_group<std::min(N, P), O, kFirst>(w, in, x, ldi, b, out, ldo, pf);
+  if constexpr (N > P) out_in_rows<N - P, O, P, false>(w, in, x + P * ldi, ldi, b, out + P * ldo, ldo, pf);
+}
+
 template <int N>
 void out_in(const model::Linear& lin, float* out, int64_t ldo, const float* x, int64_t ldi, bool parallel) {
-  constexpr int O = kOutGroup[N];
+  constexpr int P = std::min(N, kOutPassRows), O = kOutGroup[P];
   const int64_t in = lin.in, n_out = lin.out, n_groups = (n_out + O - 1) / O;
   const int64_t group_floats = O * in, pf = std::max<int64_t>(1, kPrefetchFloats / group_floats) * group_floats;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -119,16 +134,17 @@ void out_in(const model::Linear& lin, float* out, int64_t ldo, const float* x, i
       const int64_t left = o_end - o0;
       const float* w = lin.w + o0 * in;
       const float* b = lin.b ? lin.b + o0 : nullptr;
-      if (left >= O) out_in_group<N, O>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += O;
-      else if (left >= 4) out_in_group<N, 4>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 4;
-      else if (left >= 2) out_in_group<N, 2>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 2;
-      else out_in_group<N, 1>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 1;
+      if (left >= O) out_in_rows<N, O, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += O;
+      else if (left >= 4) out_in_rows<N, 4, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 4;
+      else if (left >= 2) out_in_rows<N, 2, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 2;
+      else out_in_rows<N, 1, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 1;
     }
   }
 }
 
-// out[n][c] = sum_i x[n][i] w[i][c] (+ b[c]) for 16*K columns c (the last vector masked by `last`), n < N;
-// w rows at stride `ldw`. Each lane starts from b[c] (or 0) and adds x[n][i] w[i][c] in i order.
+// out[n][c] = sum_i x[n][i] w[i][c] (+ b[c]) for 16*K columns c (the last vector masked by `last`),
+// n < N <= kPassRows; w rows at stride `ldw`. Each lane starts from b[c] (or 0) and adds x[n][i] w[i][c] in
+// i order.
 template <int N, int K>
 void in_out_block(const float* w, int64_t in, int64_t ldw, const float* x, int64_t ldi, const float* b, float* out,
                   int64_t ldo, __mmask16 last) {
@@ -164,15 +180,24 @@ void in_out_block(const float* w, int64_t in, int64_t ldw, const float* x, int64
   }
 }
 
+// All N rows for 16*K columns: passes of up to kPassRows rows over the same block of weights.
+template <int N, int K>
+void in_out_rows(const float* w, int64_t in, int64_t ldw, const float* x, int64_t ldi, const float* b, float* out,
+                 int64_t ldo, __mmask16 last) {
+  in_out_block<std::min(N, kPassRows), K>(w, in, ldw, x, ldi, b, out, ldo, last);
+  if constexpr (N > kPassRows)
+    in_out_block<N - kPassRows, K>(w, in, ldw, x + kPassRows * ldi, ldi, b, out + kPassRows * ldo, ldo, last);
+}
+
 template <int N, int... K>
 void in_out_dispatch(int n_k, std::integer_sequence<int, K...>, const float* w, int64_t in, int64_t ldw, const float* x,
                      int64_t ldi, const float* b, float* out, int64_t ldo, __mmask16 last) {
-  ((n_k == K + 1 ? in_out_block<N, K + 1>(w, in, ldw, x, ldi, b, out, ldo, last) : void()), ...);
+  ((n_k == K + 1 ? in_out_rows<N, K + 1>(w, in, ldw, x, ldi, b, out, ldo, last) : void()), ...);
 }
 
 template <int N>
 void in_out(const model::Linear& lin, float* out, int64_t ldo, const float* x, int64_t ldi, bool parallel) {
-  constexpr int64_t kCols = int64_t{kColVecs[N]} * kLanes;
+  constexpr int64_t kCols = int64_t{kColVecs[std::min(N, kPassRows)]} * kLanes;
   const int64_t n_out = lin.out, n_blocks = (n_out + kCols - 1) / kCols;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t blk = 0; blk < n_blocks; ++blk) {

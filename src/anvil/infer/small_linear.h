@@ -3,7 +3,7 @@
 // and oneDNN's sgemm at M=1 repacks its operands on every call, so rows <= kSmallLinearMaxRows take this
 // path, more use model::linear_forward (ops::gemm); same math: y = x W (+ b) in either layout.
 // Batch invariant: row n's output depends only on row n's input, bit-identical whatever N and the other
-// rows, so a sequence decodes to the same logits alone or batched with up to 7 others.
+// rows, so a sequence decodes to the same logits alone or batched with up to 15 others.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 namespace anvil::infer {
 
-inline constexpr int64_t kSmallLinearMaxRows = 8;
+inline constexpr int64_t kSmallLinearMaxRows = 16;
 
 // out (N, lin.out) at row stride ldo = inp (N, lin.in) at row stride ldi @ W (+ b), N <= kSmallLinearMaxRows.
 void small_linear(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N);
