@@ -1,6 +1,7 @@
 // Sampler: greedy, temperature, top-k and top-p masks (exact, against a brute-force full-sort reference on
 // small and >64-token vocabularies), the three penalties, seeded determinism, the empirical distribution of
-// many draws, and logprobs of the raw logits.
+// many draws, logprobs of the raw logits, and top_logprobs (the N largest raw log-probabilities, against
+// a double-precision full-sort reference; ties by id; none for N = 0; request bounds).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,11 +11,13 @@
 
 #include "anvil/base/rng.h"
 #include "anvil/infer/sampler.h"
+#include "anvil/infer/sequence.h"
 
 namespace anvil::infer {
 namespace {
 
 constexpr float kProbTol = 1e-6f;         // probabilities computed in float vs double reference
+constexpr double kLogprobTol = 1e-4;      // log of a float softmax vs a double log-softmax (|lp| up to ~20)
 constexpr int kDraws = 40000;
 constexpr double kSigmas = 5.0;           // empirical frequency within 5 binomial standard deviations
 
@@ -183,6 +186,85 @@ TEST(Sampler, LogprobsAreTheRawModelLogprobs) {
   const SampledToken t = s.sample(l.data());
   const double lse = std::log(std::exp(0.5) + std::exp(1.5) + std::exp(-0.5));
   EXPECT_NEAR(t.logprob, logits[static_cast<size_t>(t.id)] - lse, 1e-6);
+}
+
+// log-softmax in double, and the ids sorted by it, descending, equal values in id order.
+std::vector<double> log_softmax_ref(const std::vector<float>& l) {
+  double mx = -INFINITY, sum = 0.0;
+  for (float x : l) mx = std::max(mx, static_cast<double>(x));
+  for (float x : l) sum += std::exp(x - mx);
+  std::vector<double> out(l.size());
+  for (size_t i = 0; i < l.size(); ++i) out[i] = l[i] - mx - std::log(sum);
+  return out;
+}
+
+std::vector<int32_t> ids_by_logprob(const std::vector<double>& lp) {
+  std::vector<int32_t> ids(lp.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return lp[a] > lp[b]; });
+  return ids;
+}
+
+TEST(Sampler, TopLogprobsAreTheLargestRawLogprobs) {
+  constexpr size_t kV = 1000;
+  for (const int64_t n : {1, 5, 20}) {
+    const std::vector<float> logits = random_logits(kV, 40 + static_cast<uint64_t>(n), 3.0);
+    const std::vector<double> ref = log_softmax_ref(logits);
+    const std::vector<int32_t> order = ids_by_logprob(ref);
+    // Penalties, temperature and truncation change what is drawn, not what is reported.
+    Sampler s({.temperature = 0.7f, .top_k = 50, .top_p = 0.9f, .repetition_penalty = 1.5f, .seed = 3,
+               .logprobs = true, .top_logprobs = n},
+              static_cast<int64_t>(kV));
+    const std::vector<int32_t> prompt = {order[0], order[1]};
+    s.reset(prompt);
+    std::vector<float> l = logits;
+    const SampledToken t = s.sample(l.data());
+    ASSERT_EQ(t.top.size(), static_cast<size_t>(n));
+    for (size_t r = 0; r < t.top.size(); ++r) {
+      EXPECT_EQ(t.top[r].id, order[r]) << "n " << n << " rank " << r;
+      EXPECT_NEAR(t.top[r].logprob, ref[static_cast<size_t>(order[r])], kLogprobTol) << "n " << n << " rank " << r;
+      if (r > 0) {
+        EXPECT_GE(t.top[r - 1].logprob, t.top[r].logprob);
+      }
+      if (t.top[r].id == t.id) {
+        EXPECT_EQ(t.top[r].logprob, t.logprob);  // one definition for both
+      }
+    }
+    EXPECT_NEAR(t.logprob, ref[static_cast<size_t>(t.id)], kLogprobTol);
+  }
+}
+
+TEST(Sampler, TopLogprobsTiesZerosAndOff) {
+  // Ties keep id order; tokens of zero probability (masked rows) never appear, so fewer than N come back.
+  const std::vector<float> logits = {1.0f, 2.0f, -INFINITY, 2.0f, 0.5f, -INFINITY};
+  Sampler s({.temperature = 0.0f, .logprobs = true, .top_logprobs = 20}, 6);
+  s.reset({});
+  std::vector<float> l = logits;
+  const SampledToken t = s.sample(l.data());
+  std::vector<int32_t> ids;
+  for (const TopLogprob& x : t.top) ids.push_back(x.id);
+  ASSERT_EQ(ids, (std::vector<int32_t>{1, 3, 0, 4}));
+  EXPECT_NEAR(t.top[0].logprob, t.top[1].logprob, kLogprobTol);
+  EXPECT_EQ(t.id, 1);
+  EXPECT_EQ(t.top[0].logprob, t.logprob);
+
+  Sampler off({.temperature = 0.0f, .logprobs = true}, 6);
+  off.reset({});
+  l = logits;
+  EXPECT_TRUE(off.sample(l.data()).top.empty());
+}
+
+TEST(Sampler, TopLogprobsBoundsAreChecked) {
+  const std::vector<int32_t> prompt = {1};
+  EXPECT_TRUE(validate_request(prompt, {.logprobs = true, .top_logprobs = kMaxTopLogprobs}, 4, "t").ok());
+  EXPECT_TRUE(validate_request(prompt, {.logprobs = false, .top_logprobs = 0}, 4, "t").ok());
+  for (const SamplingOptions& bad : {SamplingOptions{.logprobs = true, .top_logprobs = kMaxTopLogprobs + 1},
+                                     SamplingOptions{.logprobs = true, .top_logprobs = -1},
+                                     SamplingOptions{.logprobs = false, .top_logprobs = 2}}) {
+    const Status st = validate_request(prompt, bad, 4, "t");
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("top_logprobs"), std::string::npos) << st.message();
+  }
 }
 
 }  // namespace

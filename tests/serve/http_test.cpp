@@ -2,16 +2,27 @@
 // token, so generations run to max_tokens), talked to with httplib's client: greedy /v1/completions
 // equals Generator on the same weights, the SSE stream adds up to the same text and ends with [DONE],
 // a client that stops reading mid-stream gets its request cancelled, shutdown() lets an in-flight stream
-// finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, and a
-// second server cannot bind a port in use.
+// finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
+// route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
+// top_logprobs are the log-softmax of the Engine's own logits at each position (completions and chat,
+// whole and streamed), and a non-streamed request whose client leaves is cancelled and frees its slot.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <thread>
 
+#include "anvil/infer/engine.h"
 #include "anvil/infer/generator.h"
 #include "anvil/serve/http_server.h"
 
@@ -19,7 +30,9 @@ namespace anvil::serve {
 namespace {
 
 using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
 constexpr int64_t kMaxBody = 4096;
+constexpr double kLogprobTol = 1e-4;  // scheduler (batched) vs Engine logits, float softmax vs double
 constexpr auto kPatience = std::chrono::seconds(20);  // for conditions that take milliseconds when all is well
 
 tok::Tokenizer byte_tokenizer() {
@@ -216,6 +229,255 @@ TEST_F(Http, PortInUseIsAnError) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find(std::to_string(server_->port())), std::string::npos);
+}
+
+// log-softmax of one logits row, in double.
+std::vector<double> log_softmax(const std::vector<float>& l) {
+  double mx = -INFINITY, sum = 0.0;
+  for (float x : l) mx = std::max(mx, static_cast<double>(x));
+  for (float x : l) sum += std::exp(x - mx);
+  std::vector<double> out(l.size());
+  for (size_t i = 0; i < l.size(); ++i) out[i] = l[i] - mx - std::log(sum);
+  return out;
+}
+
+// The byte tokenizer's id for a /v1/completions token name ("bytes:\xNN" for bytes >= 0x80).
+int32_t completion_token_id(const std::string& name) {
+  if (name.rfind("bytes:\\x", 0) == 0) return static_cast<int32_t>(std::stoi(name.substr(8), nullptr, 16));
+  EXPECT_EQ(name.size(), 1u) << name;
+  return static_cast<unsigned char>(name[0]);
+}
+
+// Replays `prompt` + `chosen` through an Engine on the server's weights: the log-softmax at each position.
+std::vector<std::vector<double>> reference_logprobs(const std::string& prompt, const std::vector<int32_t>& chosen) {
+  model::Transformer m = tiny_model();
+  auto engine = infer::Engine::create(m, {.n_slots = 1});
+  EXPECT_TRUE(engine.ok()) << engine.status().to_string();
+  std::vector<float> logits(static_cast<size_t>(engine->vocab_size()));
+  std::vector<int32_t> ids;
+  for (unsigned char c : prompt) ids.push_back(c);
+  EXPECT_TRUE(engine->prefill(0, ids, 0, logits.data()).ok());
+  std::vector<std::vector<double>> out;
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    out.push_back(log_softmax(logits));
+    EXPECT_TRUE(engine->decode(0, chosen[k], static_cast<int64_t>(ids.size() + k), logits.data()).ok());
+  }
+  return out;
+}
+
+// Checks one completions logprobs object against the Engine: each position's top_logprobs holds the
+// n most likely tokens in order with their log-softmax values, then the chosen token when it is not
+// among them; token_logprobs is the chosen token's log-softmax.
+// n_extra: how many positions listed the chosen token after the top n.
+void expect_completion_top_logprobs(const ojson& lp, const std::string& prompt, size_t n, size_t& n_extra) {
+  n_extra = 0;
+  std::vector<int32_t> chosen;
+  for (const auto& t : lp["tokens"]) chosen.push_back(completion_token_id(t.get<std::string>()));
+  const auto ref = reference_logprobs(prompt, chosen);
+  ASSERT_EQ(lp["top_logprobs"].size(), chosen.size());
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    const std::vector<double>& r = ref[k];
+    std::vector<int32_t> order(r.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return r[a] > r[b]; });
+    EXPECT_NEAR(lp["token_logprobs"][k].get<double>(), r[static_cast<size_t>(chosen[k])], kLogprobTol) << k;
+    const ojson& top = lp["top_logprobs"][k];
+    const bool chosen_in_top = std::find(order.begin(), order.begin() + static_cast<long>(n), chosen[k]) !=
+                               order.begin() + static_cast<long>(n);
+    ASSERT_EQ(top.size(), chosen_in_top ? n : n + 1) << top.dump();
+    size_t rank = 0;
+    double prev = 0.0;
+    for (const auto& [name, value] : top.items()) {
+      const int32_t id = completion_token_id(name);
+      const double v = value.get<double>();
+      if (rank < n) {
+        EXPECT_EQ(id, order[rank]) << "position " << k << " rank " << rank;
+        if (rank > 0) {
+          EXPECT_LE(v, prev) << "position " << k << " not sorted";
+        }
+        prev = v;
+      } else {
+        ++n_extra;
+        EXPECT_EQ(id, chosen[k]) << "position " << k << ": the extra entry is the chosen token";
+      }
+      EXPECT_NEAR(v, r[static_cast<size_t>(id)], kLogprobTol) << "position " << k << " rank " << rank;
+      ++rank;
+    }
+  }
+}
+
+TEST_F(Http, CompletionTopLogprobsAreTheEnginesLogSoftmax) {
+  constexpr size_t kN = 5;
+  const std::string prompt = "Once upon";
+  // Sampled (not greedy): the chosen token is sometimes outside the top N and then listed after them.
+  const json req = {{"model", "tiny"}, {"prompt", prompt}, {"max_tokens", 24}, {"temperature", 1.5}, {"seed", 7},
+                    {"logprobs", kN}};
+  auto r = client_->Post("/v1/completions", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const ojson whole = ojson::parse(r->body)["choices"][0]["logprobs"];
+  size_t n_extra = 0;
+  expect_completion_top_logprobs(whole, prompt, kN, n_extra);
+  EXPECT_GT(n_extra, 0u) << "no position sampled a token outside the top N: the +1 entry is untested";
+
+  // Streamed: the chunks' logprobs add up to the same arrays (the same seed samples the same tokens).
+  json sreq = req;
+  sreq["stream"] = true;
+  auto sr = client_->Post("/v1/completions", sreq.dump(), "application/json");
+  ASSERT_TRUE(sr);
+  bool done = false;
+  json tokens = json::array(), tops = json::array();
+  for (const json& e : sse_events(sr->body, done)) {
+    const json& lp = e["choices"][0]["logprobs"];
+    if (lp.is_null()) continue;
+    for (const json& t : lp["tokens"]) tokens.push_back(t);
+    for (const json& t : lp["top_logprobs"]) tops.push_back(t);
+  }
+  EXPECT_TRUE(done);
+  const json want = json::parse(whole.dump());
+  EXPECT_EQ(tokens, want["tokens"]);
+  ASSERT_EQ(tops.size(), want["top_logprobs"].size());
+  for (size_t k = 0; k < tops.size(); ++k) {
+    EXPECT_EQ(tops[k].size(), want["top_logprobs"][k].size()) << k;
+    for (const auto& [name, value] : want["top_logprobs"][k].items())
+      EXPECT_NEAR(tops[k].value(name, 1.0), value.get<double>(), kLogprobTol) << k << " " << name;
+  }
+}
+
+TEST_F(Http, ChatTopLogprobsAndZero) {
+  constexpr size_t kN = 20;  // OpenAI's largest
+  const json msgs = {{{"role", "user"}, {"content", "hi"}}};
+  const json r = post("/v1/chat/completions", {{"model", "tiny"}, {"messages", msgs}, {"max_tokens", 12},
+                                               {"temperature", 0}, {"logprobs", true}, {"top_logprobs", kN}});
+  const json& content = r["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 12u);
+  for (const json& t : content) {
+    const json& top = t["top_logprobs"];
+    ASSERT_EQ(top.size(), kN);
+    for (size_t i = 1; i < top.size(); ++i) EXPECT_GE(top[i - 1]["logprob"].get<double>(), top[i]["logprob"].get<double>());
+    // Greedy: the chosen token is the most likely one, with the same logprob (one definition for both).
+    EXPECT_EQ(top[0]["bytes"], t["bytes"]);
+    EXPECT_EQ(top[0]["logprob"], t["logprob"]);
+    double mass = 0.0;
+    for (const json& alt : top) mass += std::exp(alt["logprob"].get<double>());
+    EXPECT_LE(mass, 1.0 + kLogprobTol);
+  }
+  // N = 0: the chosen token's logprob only.
+  const json zero = post("/v1/chat/completions", {{"model", "tiny"}, {"messages", msgs}, {"max_tokens", 3},
+                                                  {"logprobs", true}, {"top_logprobs", 0}});
+  for (const json& t : zero["choices"][0]["logprobs"]["content"]) EXPECT_EQ(t["top_logprobs"], json::array());
+  const json cz = post("/v1/completions", {{"model", "tiny"}, {"prompt", "x"}, {"max_tokens", 3}, {"logprobs", 0}});
+  EXPECT_TRUE(cz["choices"][0]["logprobs"]["top_logprobs"].is_null());
+  EXPECT_EQ(cz["choices"][0]["logprobs"]["token_logprobs"].size(), 3u);
+  // Bounds, as OpenAI: completions 0..5, chat 0..20 and only with logprobs: true.
+  EXPECT_EQ(post("/v1/completions", {{"model", "tiny"}, {"prompt", "x"}, {"logprobs", 6}}, 400)["error"]["param"],
+            "logprobs");
+  EXPECT_EQ(post("/v1/chat/completions", {{"model", "tiny"}, {"messages", msgs}, {"logprobs", true}, {"top_logprobs", 21}},
+                 400)["error"]["param"],
+            "top_logprobs");
+  EXPECT_EQ(post("/v1/chat/completions", {{"model", "tiny"}, {"messages", msgs}, {"top_logprobs", 2}}, 400)["error"]["param"],
+            "top_logprobs");
+}
+
+TEST_F(Http, WrongMethodOnAKnownRouteIs405WithAllow) {
+  struct Case {
+    const char* method;
+    const char* path;
+    const char* allow;
+  };
+  for (const Case& c : {Case{"GET", "/v1/completions", "POST"}, Case{"PUT", "/v1/chat/completions", "POST"},
+                        Case{"OPTIONS", "/v1/completions", "POST"}, Case{"POST", "/v1/models", "GET, HEAD"},
+                        Case{"DELETE", "/v1/models/tiny", "GET, HEAD"}, Case{"POST", "/health", "GET, HEAD"},
+                        Case{"POST", "/metrics", "GET, HEAD"}}) {
+    httplib::Request hr;
+    hr.method = c.method;
+    hr.path = c.path;
+    if (std::string(c.method) != "GET" && std::string(c.method) != "OPTIONS") {
+      hr.body = R"({"model":"tiny","prompt":"x"})";  // read and dropped: the connection stays usable
+      hr.set_header("Content-Type", "application/json");
+    }
+    auto r = client_->send(hr);
+    ASSERT_TRUE(r) << c.method << " " << c.path;
+    EXPECT_EQ(r->status, 405) << c.method << " " << c.path;
+    EXPECT_EQ(r->get_header_value("Allow"), c.allow) << c.method << " " << c.path;
+    const json e = json::parse(r->body)["error"];
+    EXPECT_EQ(e["type"], "invalid_request_error");
+    EXPECT_EQ(e["code"], "method_not_allowed");
+    EXPECT_NE(e["message"].get<std::string>().find(std::string(c.method) + " " + c.path), std::string::npos) << e;
+  }
+  // Paths that are no route stay 404, whatever the method.
+  for (const auto& [method, path] : {std::pair{"GET", "/v1/nope"}, std::pair{"POST", "/nope"}, std::pair{"GET", "/v1/models/"}}) {
+    httplib::Request hr;
+    hr.method = method;
+    hr.path = path;
+    auto r = client_->send(hr);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << method << " " << path;
+    EXPECT_FALSE(r->has_header("Allow"));
+  }
+  const std::string m = metrics_->render(sched_->stats());
+  EXPECT_NE(m.find(R"(endpoint="/v1/completions",status="405"} 2)"), std::string::npos) << m;
+}
+
+// Big enough that 2000 tokens take seconds on 2 cores, so a client can leave long before the end.
+model::Transformer slow_model() {
+  auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":256,"intermediate_size":512,
+                                     "num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":4,
+                                     "max_position_embeddings":2048,"initializer_range":0.5})");
+  EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
+  auto m = model::Transformer::create(*cfg);
+  EXPECT_TRUE(m.ok());
+  m->init_weights(5);
+  return std::move(*m);
+}
+
+bool wait_for(const std::function<bool()>& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return pred();
+}
+
+TEST(HttpDisconnect, NonStreamedRequestWhoseClientLeavesIsCancelledAndFreesItsSlot) {
+  const infer::SchedulerOptions so{.max_running = 1, .max_queue = 4};
+  auto sched = infer::Scheduler::create(slow_model(), byte_tokenizer(), so);
+  ASSERT_TRUE(sched.ok()) << sched.status().to_string();
+  ServeMetrics metrics("slow");
+  const infer::ChatTemplate tmpl = infer::ChatTemplate::default_template();
+  auto server = HttpServer::start(**sched, so, metrics, tmpl, {.port = 0, .model_name = "slow"});
+  ASSERT_TRUE(server.ok()) << server.status().to_string();
+  const int port = (*server)->port();
+
+  // A raw client: sends the request, waits until the model is generating for it, then closes.
+  const std::string body = json{{"model", "slow"}, {"prompt", "leave"}, {"max_tokens", 2000}, {"temperature", 0}}.dump();
+  const std::string msg = fmt::format("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                      "Content-Length: {}\r\n\r\n{}", body.size(), body);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(write(fd, msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+  infer::Scheduler& s = **sched;
+  ASSERT_TRUE(wait_for([&] { return s.stats().running == 1 && s.stats().n_forwards >= 3; }));
+  close(fd);
+
+  EXPECT_TRUE(wait_for([&] { return s.stats().n_cancelled == 1; })) << "the abandoned request was not cancelled";
+  EXPECT_EQ(s.stats().n_completed, 0u);  // it never ran to its 2000 tokens
+  // Its slot (the only one) is free: the next request runs.
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Post("/v1/completions", json{{"model", "slow"}, {"prompt", "next"}, {"max_tokens", 4}}.dump(),
+                  "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], 4);
+  EXPECT_EQ(s.stats().n_completed, 1u);
+  const std::string m = metrics.render(s.stats());
+  EXPECT_NE(m.find(R"(endpoint="/v1/completions",status="499"} 1)"), std::string::npos) << m;
+  EXPECT_NE(m.find(R"(outcome="cancelled"} 1)"), std::string::npos) << m;
+  (*server)->shutdown();
+  s.drain();
 }
 
 }  // namespace

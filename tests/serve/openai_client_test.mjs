@@ -1,5 +1,6 @@
 // `anvil serve` against the official openai npm client and raw HTTP (node:http, for what a client refuses
-// to send): completions, chat, streaming chat and completions with usage, models, logprobs; greedy text
+// to send): completions, chat, streaming chat and completions with usage, models, logprobs and
+// top_logprobs (bounds too), 405 with Allow for a known route asked with another method; greedy text
 // through HTTP equals `anvil generate --temperature 0`; OpenAI-shaped 4xx errors naming the field for
 // malformed JSON, wrong types, out-of-range values, n=2, an oversized body, a prompt over the limit, an
 // unknown model, a missing or wrong API key; /health; /metrics accepted by `promtool check metrics`; a
@@ -110,6 +111,67 @@ test('logprobs: one per generated token, each <= 0', async () => {
   assert.equal(c.choices[0].logprobs.token_logprobs.length, 8);
 });
 
+// Descending, as OpenAI lists top_logprobs.
+function assertDescending(values, what) {
+  for (let i = 1; i < values.length; ++i) assert.ok(values[i - 1] >= values[i], `${what}: ${values}`);
+}
+
+test('top_logprobs: completions (logprobs N) and chat (top_logprobs N), whole and streamed', async () => {
+  const c = await client.completions.create({ model: 'tiny', prompt, max_tokens: 10, temperature: 1.2, seed: 3, logprobs: 3 });
+  const lp = c.choices[0].logprobs;
+  assert.equal(lp.top_logprobs.length, 10);
+  lp.top_logprobs.forEach((top, k) => {
+    // The 3 most likely and the chosen token, when it is not among them the least likely of 4 (OpenAI:
+    // up to logprobs + 1). (A JS object lists digit keys first, so the wire order is checked in C++.)
+    const values = Object.values(top).sort((a, b) => b - a);
+    assert.ok(values.length === 3 || values.length === 4, JSON.stringify(top));
+    assert.equal(top[lp.tokens[k]], lp.token_logprobs[k]);
+    if (values.length === 4) assert.equal(values[3], lp.token_logprobs[k]);
+    for (const v of values) assert.ok(v <= 0);
+  });
+
+  const messages = [{ role: 'user', content: 'hi' }];
+  const args = { model: 'tiny', messages, max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 5 };
+  const r = await client.chat.completions.create(args);
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, r.usage.completion_tokens);
+  for (const t of content) {
+    assert.equal(t.top_logprobs.length, 5);
+    assertDescending(t.top_logprobs.map((x) => x.logprob), t.token);
+    assert.deepEqual(t.top_logprobs[0].bytes, t.bytes);  // greedy: the chosen token is the most likely
+    assert.equal(t.top_logprobs[0].logprob, t.logprob);
+  }
+  const stream = await client.chat.completions.create({ ...args, stream: true });
+  const streamed = [];
+  for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+  assert.deepEqual(streamed.map((t) => t.top_logprobs.map((x) => x.bytes)), content.map((t) => t.top_logprobs.map((x) => x.bytes)));
+});
+
+test('top_logprobs bounds: 400s naming the field', async () => {
+  const messages = [{ role: 'user', content: 'x' }];
+  for (const extra of [{ top_logprobs: 2 }, { logprobs: false, top_logprobs: 0 }, { logprobs: true, top_logprobs: 21 }])
+    await expectError(await h.postJson(server.url, '/v1/chat/completions', { model: 'tiny', messages, ...extra }, auth),
+                      400, 'top_logprobs');
+  await assert.rejects(client.chat.completions.create({ model: 'tiny', messages, top_logprobs: 3 }), (e) => e.status === 400);
+});
+
+test('a known route with the wrong method: 405 with Allow and a JSON error; unknown paths stay 404', async () => {
+  const cases = [['GET', '/v1/completions', 'POST'], ['GET', '/v1/chat/completions', 'POST'],
+                 ['POST', '/v1/models', 'GET, HEAD'], ['DELETE', '/v1/models/tiny', 'GET, HEAD'],
+                 ['POST', '/health', 'GET, HEAD'], ['PUT', '/metrics', 'GET, HEAD']];
+  for (const [method, path, allow] of cases) {
+    const r = await h.request(server.url, { method, path, headers: auth });
+    const e = await expectError(r, 405, undefined, 'method_not_allowed');
+    assert.equal(r.headers.allow, allow, `${method} ${path}`);
+    assert.equal(e.type, 'invalid_request_error');
+  }
+  await expectError(await h.request(server.url, { method: 'POST', path: '/v1/nothing', headers: auth }), 404);
+  // curl reads the same answer.
+  const out = execFileSync('curl', ['-s', '-i', `${server.url}/v1/completions`]).toString();
+  assert.match(out, /^HTTP\/1\.1 405/);
+  assert.match(out, /\r\nAllow: POST\r\n/);
+});
+
 // An OpenAI error body naming `param` (and `code` when given) with the expected status.
 async function expectError(res, status, param, code) {
   assert.equal(res.status, status, res.body);
@@ -135,7 +197,7 @@ test('wrong types and out-of-range values are 400s naming the field', async () =
     [{ max_tokens: -1 }, 'max_tokens'], [{ max_tokens: 1.5 }, 'max_tokens'], [{ max_tokens: 1e9 }, 'max_tokens'],
     [{ stop: 7 }, 'stop'], [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'], [{ stream: 'yes' }, 'stream'],
     [{ presence_penalty: 3 }, 'presence_penalty'], [{ seed: 'abc' }, 'seed'], [{ prompt: 42 }, 'prompt'],
-    [{ n: 2 }, 'n'], [{ logprobs: 3 }, 'logprobs'], [{ frobnicate: true }, 'frobnicate'],
+    [{ n: 2 }, 'n'], [{ logprobs: 6 }, 'logprobs'], [{ logprobs: true }, 'logprobs'], [{ frobnicate: true }, 'frobnicate'],
   ];
   for (const [extra, param] of cases)
     await expectError(await h.postJson(server.url, '/v1/completions', { ...base, ...extra }, auth), 400, param);

@@ -1,6 +1,7 @@
 // The OpenAI wire format without a network: request parsing (defaults, accepted shapes, and one 400 per
 // bad field naming it as `param`), error bodies, and the response / SSE chunk shapes the openai clients
-// read (keys, object names, role delta first, usage chunk with empty choices, invalid UTF-8 replaced).
+// read (keys, object names, role delta first, usage chunk with empty choices, invalid UTF-8 replaced),
+// top_logprobs in both APIs' shapes.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -50,8 +51,29 @@ TEST(OpenAiParse, CompletionDefaultsAndFields) {
   EXPECT_FLOAT_EQ(r.sampling.presence_penalty, 2.0f);
   EXPECT_FLOAT_EQ(r.sampling.repetition_penalty, 1.3f);
   EXPECT_TRUE(r.sampling.logprobs);
+  EXPECT_EQ(r.sampling.top_logprobs, 0);
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
+  r = parse_ok(R"({"model":"m","prompt":"x","logprobs":5})");  // OpenAI's largest
+  EXPECT_TRUE(r.sampling.logprobs);
+  EXPECT_EQ(r.sampling.top_logprobs, 5);
+}
+
+TEST(OpenAiParse, ChatTopLogprobs) {
+  const std::string head = R"({"model":"m","messages":[{"role":"user","content":"q"}])";
+  ApiRequest r = parse_ok(head + R"(,"logprobs":true,"top_logprobs":20})", ApiKind::kChat);
+  EXPECT_TRUE(r.sampling.logprobs);
+  EXPECT_EQ(r.sampling.top_logprobs, 20);
+  r = parse_ok(head + R"(,"logprobs":true,"top_logprobs":null})", ApiKind::kChat);
+  EXPECT_EQ(r.sampling.top_logprobs, 0);
+  r = parse_ok(head + R"(,"logprobs":false})", ApiKind::kChat);
+  EXPECT_FALSE(r.sampling.logprobs);
+  // Without logprobs: true, top_logprobs is an error naming it (as OpenAI), whatever its value.
+  for (const char* rest : {R"(,"top_logprobs":2})", R"(,"logprobs":false,"top_logprobs":0})"}) {
+    const ApiError e = parse_error(head + rest, ApiKind::kChat);
+    EXPECT_EQ(e.param, "top_logprobs") << rest;
+    EXPECT_NE(e.message.find("'logprobs' is true"), std::string::npos) << e.message;
+  }
 }
 
 TEST(OpenAiParse, ChatMessagesAndTokenLimits) {
@@ -104,7 +126,8 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":"m","prompt":"x","stream":1})", "stream"},
       {R"({"model":"m","prompt":"x","stream_options":{"include_usage":true}})", "stream_options"},
       {R"({"model":"m","prompt":"x","stream":true,"stream_options":{"other":true}})", "stream_options.other"},
-      {R"({"model":"m","prompt":"x","logprobs":2})", "logprobs"},
+      {R"({"model":"m","prompt":"x","logprobs":6})", "logprobs"},
+      {R"({"model":"m","prompt":"x","logprobs":-1})", "logprobs"},
       {R"({"model":"m","prompt":"x","logprobs":true})", "logprobs"},
       {R"({"model":"m","prompt":"x","echo":true})", "echo"},
       {R"({"model":"m","prompt":"x","logit_bias":{"5":1}})", "logit_bias"},
@@ -121,6 +144,10 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":"m","messages":[{"role":"user","content":"x","extra":1}]})", "messages[0].extra", ApiKind::kChat},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":1})", "logprobs", ApiKind::kChat},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":3})", "top_logprobs", ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":21})", "top_logprobs",
+       ApiKind::kChat},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":1.5})", "top_logprobs",
+       ApiKind::kChat},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})", "tools",
        ApiKind::kChat},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"prompt":"p"})", "prompt", ApiKind::kChat},
@@ -180,6 +207,40 @@ TEST(OpenAiJson, WholeResponses) {
   EXPECT_EQ(ch["choices"][0]["message"]["role"], "assistant");
   EXPECT_EQ(ch["choices"][0]["message"]["content"], "abc");
   EXPECT_EQ(ch["choices"][0]["logprobs"]["content"][1]["bytes"], json({98, 99}));
+}
+
+TEST(OpenAiJson, TopLogprobs) {
+  const CompletionResult r{.text = "ab",
+                           .logprobs = {{"a", -0.5f, {{"a", -0.5f}, {"z", -1.5f}}},
+                                        {"b", -2.0f, {{"c", -0.25f}, {"\xe2", -1.0f}}}},
+                           .with_logprobs = true,
+                           .n_prompt_tokens = 1,
+                           .n_completion_tokens = 2};
+  ResponseMeta meta{.id = "cmpl-1", .model = "m", .created = 1, .top_logprobs = 2};
+  json c = json::parse(response_body(ApiKind::kCompletion, meta, r));
+  const json& tops = c["choices"][0]["logprobs"]["top_logprobs"];
+  ASSERT_EQ(tops.size(), 2u);
+  EXPECT_EQ(tops[0], json({{"a", -0.5}, {"z", -1.5}}));
+  // The chosen token is always there (up to N + 1 entries, as OpenAI documents); a token that is not
+  // UTF-8 on its own is named by its bytes, as OpenAI's legacy API does.
+  EXPECT_EQ(tops[1], json({{"c", -0.25}, {"bytes:\\xe2", -1.0}, {"b", -2.0}}));
+  json ch = json::parse(response_body(ApiKind::kChat, meta, r));
+  const json& content = ch["choices"][0]["logprobs"]["content"];
+  EXPECT_EQ(content[1]["top_logprobs"][0], json({{"token", "c"}, {"logprob", -0.25}, {"bytes", json::array({99})}}));
+  EXPECT_EQ(content[1]["top_logprobs"][1]["bytes"], json({0xe2}));
+  EXPECT_EQ(content[1]["top_logprobs"][1]["token"], "\xef\xbf\xbd");
+  // N = 0: completions say null, chat an empty list per token.
+  meta.top_logprobs = 0;
+  const CompletionResult plain{.text = "a", .logprobs = {{"a", -0.5f}}, .with_logprobs = true};
+  EXPECT_TRUE(json::parse(response_body(ApiKind::kCompletion, meta, plain))["choices"][0]["logprobs"]["top_logprobs"]
+                  .is_null());
+  EXPECT_EQ(json::parse(response_body(ApiKind::kChat, meta, plain))["choices"][0]["logprobs"]["content"][0]["top_logprobs"],
+            json::array());
+  // Stream chunks carry the same shapes.
+  meta.top_logprobs = 2;
+  const json chunk = json::parse(sse_text_chunk(ApiKind::kCompletion, meta, "ab", &r.logprobs, 7, false).substr(6));
+  EXPECT_EQ(chunk["choices"][0]["logprobs"]["top_logprobs"], tops);
+  EXPECT_EQ(chunk["choices"][0]["logprobs"]["text_offset"], json({7, 8}));
 }
 
 json sse_json(const std::string& chunk) {

@@ -1,10 +1,12 @@
 // `anvil serve` under load and at shutdown: 32 openai clients x 4 requests (streamed and not) finish with
 // zero errors and the server's peak RSS stays bounded (and does not grow in a second identical round);
 // a server with one slot and a queue of one sheds the rest with 429 JSON errors; SIGTERM while a stream
-// is running: new requests get 503, the stream still completes with [DONE], and the process exits 0.
+// is running: new requests get 503, the stream still completes with [DONE], and the process exits 0; a
+// client that leaves before its non-streamed answer gets its request cancelled (slot freed, 499 counted).
 //   node serve_load_test.mjs ANVIL_BINARY WORK_DIR
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, test } from 'node:test';
 import * as h from './harness.mjs';
 
@@ -89,8 +91,11 @@ test('a full queue sheds load with 429', async () => {
 const kSlowConfig = { ...h.kTinyConfig, hidden_size: 384, intermediate_size: 1024, num_hidden_layers: 6,
                       num_attention_heads: 6, num_key_value_heads: 2, initializer_range: 0.05 };
 
+let slowDirMade = null;
+const slowModel = () => (slowDirMade ??= h.makeModelDir(anvil, `${work}/slow`, kSlowConfig));
+
 test('SIGTERM during a stream: it completes, new requests get 503, exit 0', async () => {
-  const slowDir = h.makeModelDir(anvil, `${work}/slow`, kSlowConfig);
+  const slowDir = slowModel();
   // One thread: on a machine shared with other jobs, two OpenMP threads can be 10x slower per token. The
   // grace is long so that a slow machine cannot turn "finishes" into "cancelled".
   const s = await h.startServer(anvil, slowDir, ['--model-name', 'slow', '--shutdown-grace', '600'], {}, 1);
@@ -127,4 +132,34 @@ test('SIGTERM during a stream: it completes, new requests get 503, exit 0', asyn
   assert.equal(refused.status, 503, 'a request after SIGTERM was not refused with 503 while the stream ran');
   assert.equal(JSON.parse(refused.body).error.code, 'draining');
   assert.equal(await h.exited(s.proc), 0, s.stderr());
+});
+
+// The value of the first /metrics sample named `name` whose line contains `label`.
+async function metric(url, name, label = '') {
+  const m = await h.request(url, { path: '/metrics' });
+  const line = m.body.split('\n').find((l) => l.startsWith(name) && l.includes(label));
+  return Number(line.split(' ').at(-1));
+}
+
+test('a client that leaves before its non-streamed answer: cancelled, counted 499, its slot serves the next', async () => {
+  const s = await h.startServer(anvil, slowModel(), ['--model-name', 'slow', '--max-running', '1'], {}, 1);
+  servers.push(s);
+  const body = JSON.stringify({ model: 'slow', prompt: 'never mind', max_tokens: 1000, temperature: 0 });
+  const sock = net.connect(s.port, '127.0.0.1');
+  await new Promise((resolve, reject) => { sock.on('connect', resolve); sock.on('error', reject); });
+  sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+             `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  while ((await metric(s.url, 'anvil_running_sequences')) < 1) await sleep(5);  // it is being generated
+  sock.destroy();
+  const deadline = Date.now() + 10000;
+  while ((await metric(s.url, 'anvil_scheduler_requests_total', 'outcome="cancelled"')) < 1) {
+    assert.ok(Date.now() < deadline, 'the abandoned request was not cancelled within 10 s');
+    await sleep(20);
+  }
+  assert.equal(await metric(s.url, 'anvil_scheduler_requests_total', 'outcome="completed"'), 0);
+  const next = await h.postJson(s.url, '/v1/completions', { model: 'slow', prompt: 'next', max_tokens: 2 });
+  assert.equal(next.status, 200, next.body);
+  assert.equal(JSON.parse(next.body).usage.completion_tokens, 2);
+  assert.equal(await metric(s.url, 'anvil_requests_total', 'endpoint="/v1/completions",status="499"'), 1);
 });

@@ -1,9 +1,9 @@
 // GrpcServer through the generated C++ stub over a real socket: a greedy (and a seeded) stream equals
-// Generator::generate_ids on the same weights token for token, text and logprobs included, alone and with
-// 8 concurrent streams; chat messages go through the chat template; bad arguments are INVALID_ARGUMENT
-// naming the field; unknown model NOT_FOUND; api key UNAUTHENTICATED; drain UNAVAILABLE; a full queue or
-// an oversized request RESOURCE_EXHAUSTED; a client cancelling mid-stream, or shutdown past its grace,
-// cancels the scheduler request; metrics count RPCs by endpoint and status.
+// Generator::generate_ids on the same weights token for token, text and logprobs included (top_logprobs
+// too), alone and with 8 concurrent streams; chat messages go through the chat template; bad arguments
+// are INVALID_ARGUMENT naming the field; unknown model NOT_FOUND; api key UNAUTHENTICATED; drain
+// UNAVAILABLE; a full queue or an oversized request RESOURCE_EXHAUSTED; a client cancelling mid-stream,
+// or shutdown past its grace, cancels the scheduler request; metrics count RPCs by endpoint and status.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -127,6 +127,61 @@ TEST(GrpcServer, SeededSamplingAndStopStringsMatchGenerator) {
   expect_matches(generate(*s->stub, req), want_stop);
 }
 
+TEST(GrpcServer, TopLogprobsEqualGeneratorsAndHoldTheChosenToken) {
+  constexpr int kN = 5;
+  auto s = start_server({});
+  ASSERT_NE(s, nullptr);
+  v1::GenerateRequest req = greedy_request("The cat", 12);
+  req.set_top_logprobs(kN);
+  ::grpc::ClientContext ctx;
+  auto reader = s->stub->Generate(&ctx, req);
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  std::vector<v1::TopLogprobs> tops;
+  v1::GenerateResponse msg;
+  while (reader->Read(&msg)) {
+    tokens.insert(tokens.end(), msg.token_ids().begin(), msg.token_ids().end());
+    logprobs.insert(logprobs.end(), msg.logprobs().begin(), msg.logprobs().end());
+    tops.insert(tops.end(), msg.top_logprobs().begin(), msg.top_logprobs().end());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(tops.size(), tokens.size());
+
+  // The Generator's per-token top list (TokenEvent::top) on the same weights.
+  auto g = infer::Generator::create(tiny_model(), byte_tokenizer());
+  ASSERT_TRUE(g.ok());
+  std::vector<std::vector<infer::TopLogprob>> want;
+  const std::vector<uint32_t> ids = byte_tokenizer().encode("The cat");
+  auto r = g->generate_ids(std::vector<int32_t>(ids.begin(), ids.end()),
+                           {.temperature = 0.0f, .max_tokens = 12, .ignore_eos = true, .logprobs = true,
+                            .top_logprobs = kN},
+                           [&](const infer::TokenEvent& e) {
+                             if (!e.final) want.emplace_back(e.top.begin(), e.top.end());
+                           });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(tokens, r->tokens);
+  ASSERT_EQ(want.size(), tops.size());
+  for (size_t k = 0; k < tops.size(); ++k) {
+    ASSERT_EQ(tops[k].token_ids_size(), kN) << k;
+    ASSERT_EQ(tops[k].logprobs_size(), kN) << k;
+    // Greedy: the chosen token is the most likely, with the logprob reported for it.
+    EXPECT_EQ(tops[k].token_ids(0), tokens[k]) << k;
+    EXPECT_EQ(tops[k].logprobs(0), logprobs[k]) << k;
+    for (int i = 0; i < kN; ++i) {
+      EXPECT_EQ(tops[k].token_ids(i), want[k][static_cast<size_t>(i)].id) << k << " " << i;
+      EXPECT_NEAR(tops[k].logprobs(i), want[k][static_cast<size_t>(i)].logprob, kLogprobTol) << k << " " << i;
+      if (i > 0) {
+        EXPECT_GE(tops[k].logprobs(i - 1), tops[k].logprobs(i)) << k;
+      }
+    }
+  }
+  // Without top_logprobs the messages carry none.
+  ::grpc::ClientContext ctx2;
+  auto plain = s->stub->Generate(&ctx2, greedy_request("The cat", 4));
+  while (plain->Read(&msg)) EXPECT_EQ(msg.top_logprobs_size(), 0);
+  EXPECT_TRUE(plain->Finish().ok());
+}
+
 TEST(GrpcServer, EmptyPromptStartsFromEndOfText) {
   auto s = start_server({});
   ASSERT_NE(s, nullptr);
@@ -190,6 +245,9 @@ TEST(GrpcServer, BadArgumentsAreInvalidArgumentNamingTheField) {
       {[](auto& r) { r.set_presence_penalty(-2.5f); }, "presence_penalty"},
       {[](auto& r) { r.set_repetition_penalty(0.0f); }, "repetition_penalty"},
       {[](auto& r) { r.add_stop(""); }, "stop[0]"},
+      {[](auto& r) { r.set_top_logprobs(21); }, "top_logprobs"},
+      {[](auto& r) { r.set_top_logprobs(-1); }, "top_logprobs"},
+      {[](auto& r) { r.set_logprobs(false), r.set_top_logprobs(3); }, "top_logprobs"},
       {[](auto& r) { r.clear_prompt(); }, "prompt or chat"},
       {[](auto& r) { r.mutable_chat(); }, "chat.messages"},
       {[](auto& r) {

@@ -59,7 +59,8 @@ Result<GenerationResult> Generator::generate_ids(std::span<const int32_t> prompt
       t_first = Clock::now();
       res.ttft_ms = ms_since(t0);
     }
-    if (s.emitted && on_token) on_token(TokenEvent{.id = s.id, .logprob = s.logprob, .text = s.text, .final = false});
+    if (s.emitted && on_token)
+      on_token(TokenEvent{.id = s.id, .logprob = s.logprob, .text = s.text, .final = false, .top = s.top});
     if (s.done) break;
     ANVIL_RETURN_IF_ERROR(engine_->decode(0, s.id, pos, logits_.data()));
   }

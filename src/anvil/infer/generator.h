@@ -37,6 +37,7 @@ struct TokenEvent {
   float logprob = 0.0f;
   std::string_view text;
   bool final = false;
+  std::span<const TopLogprob> top = {};  // when SamplingOptions::top_logprobs > 0 (valid during the call)
 };
 using TokenCallback = std::function<void(const TokenEvent&)>;
 

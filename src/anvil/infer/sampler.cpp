@@ -1,6 +1,7 @@
 // Sampler (see sampler.h for the exact semantics of each option). Top-p sorts only as many candidates as
 // it needs: the largest 64 by nth_element + sort, doubling until their mass reaches top_p, so a 32k vocab
-// with a peaked distribution costs a few O(V) passes rather than a full sort.
+// with a peaked distribution costs a few O(V) passes rather than a full sort. top_logprobs: one pass over
+// the raw probabilities against the current N-th best (an insertion only for a token that beats it).
 #include "anvil/infer/sampler.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@ namespace anvil::infer {
 namespace {
 
 constexpr int64_t kTopPFirstSort = 64;
+constexpr int64_t kTopScanBlock = 64;  // top_logprobs: tokens tested at once against the current N-th best
 
 int32_t argmax(const float* x, int64_t n) {
   int64_t best = 0;
@@ -27,7 +29,7 @@ Sampler::Sampler(const SamplingOptions& opt, int64_t vocab_size)
     : opt_(opt), V_(vocab_size), rng_(opt.seed), counts_(static_cast<size_t>(vocab_size), 0),
       seen_(static_cast<size_t>(vocab_size), 0), probs_(static_cast<size_t>(vocab_size)),
       order_(static_cast<size_t>(vocab_size)) {
-  if (opt.logprobs) raw_.resize(static_cast<size_t>(vocab_size));
+  if (opt.logprobs || opt.top_logprobs > 0) raw_.resize(static_cast<size_t>(vocab_size));
 }
 
 void Sampler::reset(std::span<const int32_t> prompt) {
@@ -59,6 +61,31 @@ void Sampler::apply_penalties(float* logits) const {
     const int32_t n = counts_[static_cast<size_t>(id)];
     l -= static_cast<float>(n) * f + (n > 0 ? p : 0.0f);
   }
+}
+
+void Sampler::top_raw(std::vector<TopLogprob>& out) const {
+  const auto n = static_cast<size_t>(opt_.top_logprobs);
+  out.clear();
+  out.reserve(n);
+  // Holds probabilities while selecting; sorted descending, equal ones in id order (strict > to enter).
+  float floor = 0.0f;  // to enter, beat this: the N-th best once N are held (zero probabilities never enter)
+  const float* raw = raw_.data();
+  for (int64_t b = 0; b < V_; b += kTopScanBlock) {
+    const int64_t e = std::min(b + kTopScanBlock, V_);
+    int any = 0;  // a branch-free (vectorised) test per block: most blocks hold no candidate
+    for (int64_t i = b; i < e; ++i) any |= raw[i] > floor;
+    if (!any) continue;
+    for (int64_t i = b; i < e; ++i) {
+      const float p = raw[i];
+      if (!(p > floor)) continue;
+      if (out.size() == n) out.pop_back();
+      const auto at =
+          std::upper_bound(out.begin(), out.end(), p, [](float v, const TopLogprob& t) { return v > t.logprob; });
+      out.insert(at, TopLogprob{.id = static_cast<int32_t>(i), .logprob = p});
+      if (out.size() == n) floor = out.back().logprob;
+    }
+  }
+  for (TopLogprob& t : out) t.logprob = std::log(t.logprob);
 }
 
 void Sampler::truncated_softmax(const float* logits, float* probs) {
@@ -116,7 +143,7 @@ void Sampler::distribution(float* logits, float* probs) {
 }
 
 SampledToken Sampler::sample(float* logits) {
-  if (opt_.logprobs) ops::softmax_forward(raw_.data(), logits, 1, V_);
+  if (!raw_.empty()) ops::softmax_forward(raw_.data(), logits, 1, V_);
   SampledToken out;
   apply_penalties(logits);
   if (opt_.temperature <= 0.0f) {
@@ -140,7 +167,8 @@ SampledToken Sampler::sample(float* logits) {
     }
     if (out.id < 0) out.id = static_cast<int32_t>(last);
   }
-  if (opt_.logprobs) out.logprob = std::log(raw_[static_cast<size_t>(out.id)]);
+  if (!raw_.empty()) out.logprob = std::log(raw_[static_cast<size_t>(out.id)]);
+  if (opt_.top_logprobs > 0) top_raw(out.top);
   return out;
 }
 

@@ -9,7 +9,10 @@
 //   top_p q: over the renormalised top-k distribution sorted by probability, keep the shortest prefix whose
 //     mass reaches q (a token is kept iff the mass strictly before it is < q; the top token always).
 // logprob: log-softmax of the RAW logits (before penalties, temperature and truncation) at the chosen
-// token — the model's own probability, as OpenAI reports it. Scratch is sized once: no allocation per token.
+// token — the model's own probability, as OpenAI reports it. top_logprobs N > 0: the N most likely tokens
+// of that same raw distribution (so the chosen token's entry, when it is among them, equals its logprob),
+// found by one pass keeping the best N in a sorted buffer, never a full sort; N = 0 costs nothing.
+// Scratch is sized once: no allocation per token unless top_logprobs > 0.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,8 @@
 #include "anvil/base/rng.h"
 
 namespace anvil::infer {
+
+inline constexpr int64_t kMaxTopLogprobs = 20;  // OpenAI's limit (chat top_logprobs)
 
 struct SamplingOptions {
   float temperature = 1.0f;          // 0 = greedy
@@ -34,11 +39,21 @@ struct SamplingOptions {
   std::vector<int32_t> stop_token_ids = {};  // e.g. end-of-text; the token's text is not emitted
   bool ignore_eos = false;                 // Generator: do not add the tokenizer's end-of-text token
   bool logprobs = false;                   // report each chosen token's log-probability (one softmax over V)
+  int64_t top_logprobs = 0;                // with logprobs: also the N most likely tokens, [0, kMaxTopLogprobs]
+};
+
+// One of the most likely tokens at a position, under the raw model distribution.
+struct TopLogprob {
+  int32_t id = 0;
+  float logprob = 0.0f;
 };
 
 struct SampledToken {
   int32_t id = 0;
   float logprob = 0.0f;  // log p_model(id): log-softmax of the raw logits (0 unless opt.logprobs)
+  // The top_logprobs most likely tokens of the raw distribution, most likely first (ties: lower id
+  // first); fewer only when fewer tokens have a nonzero probability. Empty unless opt.top_logprobs > 0.
+  std::vector<TopLogprob> top;
 };
 
 class Sampler {
@@ -58,6 +73,8 @@ class Sampler {
 
  private:
   void apply_penalties(float* logits) const;
+  // The opt_.top_logprobs largest entries of raw_ (softmax probabilities), as log-probabilities.
+  void top_raw(std::vector<TopLogprob>& out) const;
   // probs (V) from logits already penalised; temperature > 0.
   void truncated_softmax(const float* logits, float* probs);
 

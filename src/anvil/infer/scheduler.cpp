@@ -183,7 +183,7 @@ Status Scheduler::Impl::step() {
     if (s.emitted) {
       ++run.n_tokens;
       StreamEvent e;
-      e.token = s.id, e.logprob = s.logprob, e.text = std::move(s.text);
+      e.token = s.id, e.logprob = s.logprob, e.top_logprobs = std::move(s.top), e.text = std::move(s.text);
       alive = send(run, std::move(e));
     }
     if (!alive) finish(run, {}, cancelled(run.r.id, "the consumer went away"));

@@ -4,7 +4,7 @@
 // (so a long prompt never stalls decoding); Engine::forward; sample per sequence; stream events }.
 // Invariants: a sequence's tokens are what Generator::generate_ids gives for the same request (both drive
 // one SequenceState per sequence; the logits rows agree to fp32 rounding, not bit for bit, because the
-// engine's linear layers use small_linear for forwards of <= 8 rows and sgemm above, which sum in different
+// engine's linear layers use small_linear for forwards of <= 16 rows and sgemm above, which sum in different
 // orders: tokens match unless two candidates tie within that rounding); the waiting queue and the slots
 // are bounded (submit() fails fast with kResourceExhausted instead of growing); a sink returning false
 // cancels its request at once and frees its slot (the sink still gets the one final event).
@@ -44,6 +44,7 @@ struct StreamEvent {
   uint64_t request_id = 0;
   int32_t token = -1;          // the sampled id (-1 on a final event that only carries the tail / error)
   float logprob = 0.0f;        // when sampling.logprobs
+  std::vector<TopLogprob> top_logprobs;  // when sampling.top_logprobs > 0: most likely first (Sampler)
   std::string text;            // text released by this token (may be empty: held back for UTF-8 / stop)
   bool final = false;
   FinishReason finish = FinishReason::kLength;

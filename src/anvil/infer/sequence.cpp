@@ -26,6 +26,9 @@ Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& 
                             "repetition_penalty > 0 (got {}), finite frequency/presence penalties (got {}, {})",
                             op, opt.temperature, opt.top_p, opt.top_k, opt.repetition_penalty, opt.frequency_penalty,
                             opt.presence_penalty);
+  if (opt.top_logprobs < 0 || opt.top_logprobs > kMaxTopLogprobs || (opt.top_logprobs > 0 && !opt.logprobs))
+    return invalid_argument("[{}] top_logprobs {} must be in [0, {}] and needs logprobs (logprobs = {})", op,
+                            opt.top_logprobs, kMaxTopLogprobs, opt.logprobs);
   for (size_t i = 0; i < prompt.size(); ++i)
     if (prompt[i] < 0 || prompt[i] >= n_tok)
       return invalid_argument("[{}] prompt id {} at index {} outside the tokenizer's vocabulary [0, {})", op, prompt[i],
@@ -43,9 +46,9 @@ SequenceState::SequenceState(const tok::Tokenizer& tokenizer, const SamplingOpti
 
 Result<SeqStep> SequenceState::step(float* logits, int64_t pos, int64_t max_seq) {
   for (int64_t i = n_tok_; i < V_; ++i) logits[i] = -INFINITY;
-  const SampledToken s = sampler_.sample(logits);
+  SampledToken s = sampler_.sample(logits);
   SeqStep out;
-  out.id = s.id, out.logprob = s.logprob;
+  out.id = s.id, out.logprob = s.logprob, out.top = std::move(s.top);
   if (std::find(stop_ids_.begin(), stop_ids_.end(), s.id) != stop_ids_.end()) {
     out.done = true, out.finish = finish_ = FinishReason::kStop;
     return out;

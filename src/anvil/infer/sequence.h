@@ -26,7 +26,8 @@ const char* finish_reason_name(FinishReason r);  // "stop" | "length"
 int32_t find_eos_id(const tok::Tokenizer& tokenizer);
 
 // Checks a request before any work: non-empty prompt with ids in [0, n_tok), max_tokens > 0, sampling
-// values in range. `op` prefixes the message (e.g. "infer.generate"). Does not check the prompt length.
+// values in range, top_logprobs in [0, kMaxTopLogprobs] and only with logprobs. `op` prefixes the
+// message (e.g. "infer.generate"). Does not check the prompt length.
 Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& opt, int64_t n_tok, const char* op);
 
 // What one sampled token did.
@@ -34,6 +35,7 @@ struct SeqStep {
   bool emitted = false;  // false: a stop id was sampled (it is not part of the output, no event)
   int32_t id = -1;
   float logprob = 0.0f;
+  std::vector<TopLogprob> top;  // the most likely tokens at this position (when opt.top_logprobs > 0)
   std::string text;      // text released by this token (when emitted)
   bool done = false;     // the sequence ended with this step: no decode of `id` follows
   FinishReason finish = FinishReason::kLength;

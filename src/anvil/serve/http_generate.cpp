@@ -2,14 +2,20 @@
 // validate, render the chat template, encode, enforce the prompt limit, submit to the scheduler, then
 // either wait for the final event and answer one JSON object, or stream SSE chunks as events arrive
 // (all events waiting are coalesced into one chunk). A stream whose client is gone (a write fails) closes
-// its channel and cancels the scheduler request. Metrics: TTFT and queue time from the scheduler's event,
-// inter-token gaps from event arrival times, end-to-end from submit to the final event; status 499 for
-// a client that left (nginx's convention), or a failed stream's error status.
+// its channel and cancels the scheduler request; a non-streamed request watches its connection's socket
+// while it waits (peer_socket.h: httplib 0.11 has no disconnect signal) and does the same when the client
+// has gone, so an abandoned request frees its slot instead of generating for nobody. Metrics: TTFT and
+// queue time from the scheduler's event, inter-token gaps from event arrival times, end-to-end from
+// submit to the final event; status 499 for a client that left (nginx's convention), or a failed
+// stream's error status.
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <memory>
+#include <optional>
 
 #include "anvil/serve/http_impl.h"
+#include "anvil/serve/peer_socket.h"
 
 namespace anvil::serve {
 namespace {
@@ -45,9 +51,14 @@ struct Generation {
       }
       saw_token = true;
       last_token_s = te.arrived_s;
-      if (logprobs)
-        lps.push_back({.token = server->sched.tokenizer().token_bytes(static_cast<uint32_t>(e.token)),
-                       .logprob = e.logprob});
+      if (logprobs) {
+        const tok::Tokenizer& t = server->sched.tokenizer();
+        TokenLogprob lp{.token = t.token_bytes(static_cast<uint32_t>(e.token)), .logprob = e.logprob};
+        lp.top.reserve(e.top_logprobs.size());
+        for (const infer::TopLogprob& alt : e.top_logprobs)
+          lp.top.push_back({.token = t.token_bytes(static_cast<uint32_t>(alt.id)), .logprob = alt.logprob});
+        lps.push_back(std::move(lp));
+      }
     }
     text += e.text;
     if (!e.final) return false;
@@ -112,6 +123,9 @@ struct Generation {
     return true;
   }
 };
+
+// How often a non-streamed request checks that its client is still connected while it waits.
+constexpr auto kPeerCheckInterval = std::chrono::milliseconds(20);
 
 uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: distinct, well-spread default seeds
   x += 0x9e3779b97f4a7c15ULL;
@@ -191,7 +205,8 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   g->endpoint = endpoint;
   g->meta = {.id = fmt::format("{}-{:016x}{:08x}", chat ? "chatcmpl" : "cmpl", mix64(id_salt ^ n), n),
              .model = opt.model_name,
-             .created = static_cast<int64_t>(std::time(nullptr))};
+             .created = static_cast<int64_t>(std::time(nullptr)),
+             .top_logprobs = sr.sampling.top_logprobs};
   g->stream = r.stream;
   g->include_usage = r.include_usage;
   g->logprobs = sr.sampling.logprobs;
@@ -220,10 +235,24 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
 
   CompletionResult out{.with_logprobs = g->logprobs, .text_offset = g->prompt_bytes};
   std::vector<TimedEvent> events;
+  // The connection is looked up at the first check only, so requests answered within one interval
+  // never pay for the search. -1: not found, the request waits without watching.
+  std::optional<int> peer;
+  auto next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
   while (!g->finished) {
-    channel->pop_all(events);
+    channel->pop_all_for(events, kPeerCheckInterval);
     for (const TimedEvent& te : events)
       if (g->consume(te, out.text, out.logprobs)) break;
+    if (g->finished || std::chrono::steady_clock::now() < next_check) continue;
+    next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
+    if (!peer) peer = find_connection_socket(req);
+    if (*peer >= 0 && peer_gone(*peer)) {
+      g->abandon();  // cancels the scheduler request (its slot is freed) and counts a 499
+      res.status = 499;
+      res.set_content(error_body({.http_status = 499, .message = "[http] the client closed the connection"}),
+                      "application/json");
+      return;
+    }
   }
   const infer::StreamEvent& fin = g->final_event;
   if (!fin.error.ok()) {

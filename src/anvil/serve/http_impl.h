@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -47,6 +48,17 @@ class EventChannel {
       out.push_back(std::move(events_.front()));
       events_.pop_front();
     }
+  }
+  // As pop_all, but waits at most `timeout`; false (and `out` empty) when nothing came.
+  bool pop_all_for(std::vector<TimedEvent>& out, std::chrono::milliseconds timeout) {
+    out.clear();
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return !events_.empty(); })) return false;
+    while (!events_.empty()) {
+      out.push_back(std::move(events_.front()));
+      events_.pop_front();
+    }
+    return true;
   }
   // Consumer gone: later pushes return false.
   void close() {

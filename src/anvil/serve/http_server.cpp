@@ -1,6 +1,7 @@
 // HttpServer lifecycle and the small routes (see http_server.h): binding, the worker pool, API-key
 // checks, /v1/models, /health, /metrics, JSON bodies for errors httplib produces itself (404 no route,
-// 413 body too large, 400 unparsable request line), and the drain-then-stop shutdown.
+// 405 with Allow for a known route asked with another method, 413 body too large, 400 unparsable request
+// line), and the drain-then-stop shutdown.
 #include <sys/socket.h>
 
 #include <csignal>
@@ -14,8 +15,8 @@
 namespace anvil::serve {
 namespace {
 
-constexpr int64_t kExtraWorkers = 8;
-constexpr size_t kMaxDiscardBytes = size_t{64} << 20;  // of an oversized body, read and dropped before a 413  // beyond one per running or queued request: /health, /metrics, 4xx
+constexpr int64_t kExtraWorkers = 8;  // beyond one per running or queued request: /health, /metrics, 4xx
+constexpr size_t kMaxDiscardBytes = size_t{64} << 20;  // of an oversized body, read and dropped before a 413
 constexpr const char* kJson = "application/json";
 constexpr const char* kPrometheusText = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -25,6 +26,15 @@ std::string_view endpoint_label(const std::string& path) {
     if (path == p) return p;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
+}
+
+// The methods a known route answers (its Allow header), or empty for a path that is no route. httplib
+// answers HEAD with the GET handler.
+std::string_view allowed_methods(const std::string& path) {
+  if (path == "/v1/completions" || path == "/v1/chat/completions") return "POST";
+  if (path == "/v1/models" || path == "/health" || path == "/metrics") return "GET, HEAD";
+  if (path.size() > std::string_view("/v1/models/").size() && path.rfind("/v1/models/", 0) == 0) return "GET, HEAD";
+  return {};
 }
 
 // Compares without an early exit, so response timing does not reveal how much of a key matched.
@@ -154,6 +164,12 @@ void HttpServer::Impl::install_routes() {
       e.message = fmt::format("[http] {} {}: the body has {} bytes, more than this server's limit of {} (--max-body-bytes)",
                               req.method, req.path, req.get_header_value("Content-Length"), opt.max_body_bytes);
       e.code = "request_too_large";
+    } else if (const std::string_view allow = allowed_methods(req.path); res.status == 404 && !allow.empty()) {
+      // A route exists for the path, not for the method (httplib says 404 for both): 405 with Allow.
+      e.http_status = res.status = 405;
+      e.message = fmt::format("[http] invalid method for URL ({} {}); allowed: {}", req.method, req.path, allow);
+      e.code = "method_not_allowed";
+      res.set_header("Allow", std::string(allow));
     } else if (res.status == 404) {
       e.message = fmt::format("[http] no route for {} {}", req.method, req.path);
       e.code = "not_found";

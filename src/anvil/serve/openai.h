@@ -3,7 +3,9 @@
 // expected, as {"error":{"message","type","param","code"}} with the HTTP status OpenAI uses), and builds
 // the response JSON: whole responses, SSE stream chunks (text_completion / chat.completion.chunk: role
 // delta first, then content deltas, then finish_reason, then usage when asked) and the model list.
-// Shapes follow https://platform.openai.com/docs/api-reference (completions, chat, models).
+// Shapes follow https://platform.openai.com/docs/api-reference (completions, chat, models). Completions
+// name a token that is not valid UTF-8 on its own as "bytes:\xNN..." (as OpenAI's legacy API does), so
+// top_logprobs keys stay distinct; chat gives such a token with U+FFFD and its exact `bytes`.
 #pragma once
 
 #include <cstdint>
@@ -77,12 +79,19 @@ struct ResponseMeta {
   std::string id = {};     // "cmpl-..." / "chatcmpl-..."
   std::string model = {};
   int64_t created = 0;  // Unix seconds
+  // The request's top_logprobs (completions: logprobs N). Completions write "top_logprobs": null when 0,
+  // else one {token: logprob} object per position holding the N most likely tokens plus the chosen one
+  // (so up to N + 1 entries, as OpenAI documents); chat writes the N most likely as a list.
+  int64_t top_logprobs = 0;
 };
 
-// One generated token for logprobs: its bytes (as the tokenizer has them) and log-probability.
+// One generated token for logprobs: its bytes (as the tokenizer has them) and log-probability, and the
+// most likely tokens at its position (`top`, most likely first; their own `top` stays empty). All values
+// are log-probabilities of the raw model distribution (infer/sampler.h).
 struct TokenLogprob {
   std::string token = {};
   float logprob = 0.0f;
+  std::vector<TokenLogprob> top = {};
 };
 
 struct CompletionResult {

@@ -1,6 +1,7 @@
 // parse_request (see openai.h): one pass over the body's fields, each checked for type and range the way
 // OpenAI's API does (ranges from its reference: temperature [0, 2], top_p (0, 1], penalties [-2, 2],
-// n = 1, at most 4 stop strings). Extensions: top_k, repetition_penalty. Every error is a 400 naming the
+// n = 1, at most 4 stop strings, completions logprobs [0, 5], chat top_logprobs [0, 20] only with
+// logprobs: true). Extensions: top_k, repetition_penalty. Every error is a 400 naming the
 // field (param) and the value it got.
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,7 @@ constexpr size_t kMaxStopBytes = 256;    // one stop string
 constexpr double kMaxTemperature = 2.0;
 constexpr double kMaxAbsPenalty = 2.0;   // frequency / presence (OpenAI's range)
 constexpr double kMaxRepetitionPenalty = 10.0;
+constexpr int64_t kMaxCompletionLogprobs = 5;  // OpenAI's limit on /v1/completions `logprobs`
 
 const char* endpoint_name(ApiKind kind) {
   return kind == ApiKind::kChat ? "/v1/chat/completions" : "/v1/completions";
@@ -78,8 +80,7 @@ class Parser {
   ApiKind kind_;
   ApiLimits limits_;
   std::optional<int64_t> max_tokens_, max_completion_tokens_;
-  bool have_prompt_ = false, have_stream_options_ = false, chat_logprobs_ = false;
-  int64_t top_logprobs_ = 0;
+  bool have_prompt_ = false, have_stream_options_ = false, chat_logprobs_ = false, have_top_logprobs_ = false;
 };
 
 std::optional<ApiError> Parser::prompt(const json& v, ApiRequest& r) const {
@@ -226,17 +227,13 @@ std::optional<ApiError> Parser::field(const std::string& key, const json& v, Api
   }
   if (key == "logprobs") {
     if (chat) return boolean(key, v, chat_logprobs_);
-    int64_t n = 0;
-    if (auto e = integer(key, v, 0, 5, n)) return e;
-    if (n > 0) return bad(key, fmt::format("is {}; this server reports the chosen token's logprob only (use 0)", n));
+    if (auto e = integer(key, v, 0, kMaxCompletionLogprobs, s.top_logprobs)) return e;
     s.logprobs = true;
     return std::nullopt;
   }
   if (key == "top_logprobs" && chat) {
-    if (auto e = integer(key, v, 0, 20, top_logprobs_)) return e;
-    if (top_logprobs_ > 0)
-      return bad(key, fmt::format("is {}; this server reports the chosen token's logprob only (use 0)", top_logprobs_));
-    return std::nullopt;
+    have_top_logprobs_ = true;
+    return integer(key, v, 0, infer::kMaxTopLogprobs, s.top_logprobs);
   }
   if (key == "echo" && !chat) {
     bool echo = false;
@@ -291,6 +288,7 @@ ApiResult<ApiRequest> Parser::parse(std::string_view body) {
   if (kind_ == ApiKind::kChat && r.messages.empty()) return bad("messages", "is required");
   if (have_stream_options_ && !r.stream) return bad("stream_options", "is only allowed when 'stream' is true");
   if (kind_ == ApiKind::kChat) r.sampling.logprobs = chat_logprobs_;
+  if (have_top_logprobs_ && !chat_logprobs_) return bad("top_logprobs", "is only allowed when 'logprobs' is true");
   if (max_completion_tokens_) r.sampling.max_tokens = *max_completion_tokens_;
   else if (max_tokens_) r.sampling.max_tokens = *max_tokens_;
   return r;

@@ -1,7 +1,8 @@
 // Response JSON for the OpenAI API (see openai.h): whole responses, SSE chunks, errors, the model list.
 // Keys keep OpenAI's order (ordered_json); text that is not valid UTF-8 (a token holding part of a
-// character) is written with U+FFFD instead of failing. Shapes: the API reference's "completion object",
-// "chat completion object" and "chat completion chunk object".
+// character) is written with U+FFFD instead of failing (completions logprobs name such a token
+// "bytes:\xNN..." instead). Shapes: the API reference's "completion object", "chat completion object" and
+// "chat completion chunk object", logprobs with top_logprobs included.
 #include <nlohmann/json.hpp>
 
 #include "anvil/serve/openai.h"
@@ -21,25 +22,72 @@ ojson usage(int64_t n_prompt, int64_t n_completion) {
   return {{"prompt_tokens", n_prompt}, {"completion_tokens", n_completion}, {"total_tokens", n_prompt + n_completion}};
 }
 
-// /v1/completions logprobs: parallel arrays; text_offset is where each token's text starts.
-ojson completion_logprobs(const std::vector<TokenLogprob>& lps, size_t text_offset) {
+// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0, min = 0;
+    if (c < 0x80) n = 0, cp = c;
+    else if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07, min = 0x10000;
+    else return false;
+    if (i + n >= s.size()) return false;  // the sequence runs past the end
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (n > 0 && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// A token's name in /v1/completions logprobs: its text, or "bytes:\xNN..." when it is not UTF-8 on its own.
+std::string completion_token(const std::string& bytes) {
+  if (valid_utf8(bytes)) return bytes;
+  std::string out = "bytes:";
+  for (unsigned char c : bytes) out += fmt::format("\\x{:02x}", c);
+  return out;
+}
+
+// /v1/completions logprobs: parallel arrays; text_offset is where each token's text starts. top_logprobs:
+// null when not asked for, else per position {token: logprob} of the most likely tokens and the chosen one.
+ojson completion_logprobs(const std::vector<TokenLogprob>& lps, size_t text_offset, int64_t n_top) {
   ojson tokens = ojson::array(), values = ojson::array(), offsets = ojson::array();
+  ojson tops = n_top > 0 ? ojson::array() : ojson(nullptr);
   for (const TokenLogprob& t : lps) {
-    tokens.push_back(t.token);
+    const std::string name = completion_token(t.token);
+    tokens.push_back(name);
     values.push_back(t.logprob);
     offsets.push_back(text_offset);
     text_offset += t.token.size();
+    if (n_top == 0) continue;
+    ojson top = ojson::object();
+    for (const TokenLogprob& alt : t.top) top[completion_token(alt.token)] = alt.logprob;
+    if (!top.contains(name)) top[name] = t.logprob;
+    tops.push_back(std::move(top));
   }
-  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", nullptr}, {"text_offset", offsets}};
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
-// /v1/chat/completions logprobs: {"content": [{token, logprob, bytes, top_logprobs: []}]}.
+ojson byte_array(const std::string& s) {
+  ojson bytes = ojson::array();
+  for (unsigned char c : s) bytes.push_back(static_cast<int>(c));
+  return bytes;
+}
+
+// /v1/chat/completions logprobs: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}.
 ojson chat_logprobs(const std::vector<TokenLogprob>& lps) {
   ojson content = ojson::array();
   for (const TokenLogprob& t : lps) {
-    ojson bytes = ojson::array();
-    for (unsigned char c : t.token) bytes.push_back(static_cast<int>(c));
-    content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes}, {"top_logprobs", ojson::array()}});
+    ojson top = ojson::array();
+    for (const TokenLogprob& alt : t.top)
+      top.push_back({{"token", alt.token}, {"logprob", alt.logprob}, {"bytes", byte_array(alt.token)}});
+    content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", byte_array(t.token)}, {"top_logprobs", top}});
   }
   return {{"content", content}};
 }
@@ -87,7 +135,7 @@ std::string response_body(ApiKind kind, const ResponseMeta& meta, const Completi
   } else {
     choice = {{"text", r.text},
               {"index", 0},
-              {"logprobs", r.with_logprobs ? completion_logprobs(r.logprobs, r.text_offset) : ojson(nullptr)},
+              {"logprobs", r.with_logprobs ? completion_logprobs(r.logprobs, r.text_offset, meta.top_logprobs) : ojson(nullptr)},
               {"finish_reason", finish}};
   }
   ojson j = {{"id", meta.id},
@@ -121,7 +169,7 @@ std::string sse_text_chunk(ApiKind kind, const ResponseMeta& meta, std::string_v
   } else {
     choice = {{"text", text},
               {"index", 0},
-              {"logprobs", logprobs ? completion_logprobs(*logprobs, text_offset) : ojson(nullptr)},
+              {"logprobs", logprobs ? completion_logprobs(*logprobs, text_offset, meta.top_logprobs) : ojson(nullptr)},
               {"finish_reason", nullptr}};
   }
   j["choices"] = ojson::array({choice});

@@ -66,6 +66,13 @@ Result<infer::ScheduledRequest> to_scheduled_request(const v1::GenerateRequest& 
     s.stop.push_back(stop);
   }
   s.logprobs = req.logprobs();
+  if (req.has_top_logprobs()) {
+    if (req.top_logprobs() < 0 || req.top_logprobs() > infer::kMaxTopLogprobs)
+      return bad_field("top_logprobs",
+                       fmt::format("must be in [0, {}], got {}", infer::kMaxTopLogprobs, req.top_logprobs()));
+    if (req.top_logprobs() > 0 && !s.logprobs) return bad_field("top_logprobs", "needs logprobs = true");
+    s.top_logprobs = req.top_logprobs();
+  }
   s.ignore_eos = req.ignore_eos();
 
   std::string prompt;

@@ -92,6 +92,7 @@ class GenerateReactor : public ::grpc::ServerWriteReactor<v1::GenerateResponse> 
       return;
     }
     logprobs_ = sreq->sampling.logprobs;
+    top_logprobs_ = sreq->sampling.top_logprobs > 0;
     link_->reactor = this;
     auto id = s_.scheduler.submit(std::move(*sreq), [link = link_](const infer::StreamEvent& ev) {
       std::lock_guard<std::mutex> lock(link->mu);
@@ -149,6 +150,13 @@ class GenerateReactor : public ::grpc::ServerWriteReactor<v1::GenerateResponse> 
     if (ev.token >= 0) {
       pending_.add_token_ids(ev.token);
       if (logprobs_) pending_.add_logprobs(ev.logprob);
+      if (top_logprobs_) {
+        v1::TopLogprobs* top = pending_.add_top_logprobs();
+        for (const infer::TopLogprob& alt : ev.top_logprobs) {
+          top->add_token_ids(alt.id);
+          top->add_logprobs(alt.logprob);
+        }
+      }
       has_pending_ = true;
     }
     if (!ev.text.empty()) {
@@ -228,7 +236,7 @@ class GenerateReactor : public ::grpc::ServerWriteReactor<v1::GenerateResponse> 
   const Clock::time_point start_;
   Clock::time_point last_token_;
   int64_t n_token_events_ = 0;
-  bool logprobs_ = false;
+  bool logprobs_ = false, top_logprobs_ = false;
   uint64_t request_id_ = 0;
   bool submitted_ = false, final_seen_ = false, client_gone_ = false;
   bool write_in_flight_ = false, has_pending_ = false, finished_ = false;
