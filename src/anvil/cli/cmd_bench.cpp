@@ -1,7 +1,9 @@
 // `anvil bench train-step`: forward + backward throughput of one model config on random tokens
 // (no optimizer step), with the forward/backward split, model FLOP/s (nanoGPT 6N + 12*L*d*T
 // convention, as the PyTorch peer bench/train_step_vs_torch.sh compares against), peak RSS and a
-// per-kernel-category time breakdown. Prints a human table and, with --json, one JSON line.
+// per-kernel-category time breakdown. `anvil bench gemm`: square-GEMM GFLOP/s per precision on this
+// machine now (train::measure_gemm_rate, the probe behind `measure_peak`, MFU's denominator).
+// Both print a human table and, with --json, one JSON line.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -9,9 +11,12 @@
 #include <cstdio>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "anvil/base/rng.h"
 #include "anvil/cli/command.h"
 #include "anvil/model/transformer.h"
+#include "anvil/train/trainer.h"
 
 namespace anvil::cli {
 namespace {
@@ -24,6 +29,14 @@ struct BenchOptions {
   int warmup = 2;
   int64_t batch = 0;    // 0 = preset default (S: 16, M: 8, else 8)
   int64_t context = 0;  // 0 = preset default (the config's context)
+  bool json = false;
+};
+
+struct GemmBenchOptions {
+  std::vector<std::string> precisions = {"f32", "bf16"};
+  std::vector<int64_t> sizes = {512, 1024, 2048};
+  int threads = 0;
+  double seconds = 0.5;  // timed seconds per (precision, size)
   bool json = false;
 };
 
@@ -126,6 +139,52 @@ int run_train_step(const BenchOptions& o, const GlobalOptions& g) {
   return 0;
 }
 
+int run_gemm(const GemmBenchOptions& o, const GlobalOptions& g) {
+  GlobalOptions g2 = g;
+  if (o.threads > 0) g2.threads = o.threads;
+  const int threads = make_cli_context(g2).apply();
+  for (const std::string& p : o.precisions)
+    if (p != "f32" && p != "bf16") {
+      std::fprintf(stderr, "anvil bench gemm: --precisions takes f32 and/or bf16, got '%s'\n", p.c_str());
+      return 2;
+    }
+  for (int64_t n : o.sizes)
+    if (n < 1 || n > 16384) {
+      std::fprintf(stderr, "anvil bench gemm: each of --sizes must be in [1, 16384], got %ld\n", n);
+      return 2;
+    }
+  if (!(o.seconds > 0) || o.seconds > 60) {
+    std::fprintf(stderr, "anvil bench gemm: --seconds must be in (0, 60], got %g\n", o.seconds);
+    return 2;
+  }
+  std::printf("GEMM C = A B^T (n x n x n), %d threads; GFLOP/s per call (2n^3 / time)\n", threads);
+  std::printf("  %-9s %6s %6s %9s %9s %10s\n", "precision", "n", "calls", "median", "best", "reference");
+  nlohmann::json results = nlohmann::json::array(), peaks = nlohmann::json::object();
+  for (const std::string& p : o.precisions) {
+    const bool bf16 = p == "bf16";
+    const double reference = threads * (bf16 ? train::kGemmPeakBf16PerCoreGflops : train::kGemmPeakF32PerCoreGflops);
+    double peak = 0;
+    for (int64_t n : o.sizes) {
+      const train::GemmRate r = train::measure_gemm_rate(
+          {.precision = bf16 ? Precision::kBF16 : Precision::kF32, .n = n, .min_seconds = o.seconds});
+      peak = std::max(peak, r.gflops_best);
+      std::printf("  %-9s %6ld %6d %9.1f %9.1f %10.0f\n", p.c_str(), n, r.calls, r.gflops_median, r.gflops_best,
+                  reference);
+      std::fflush(stdout);
+      results.push_back({{"precision", p}, {"n", n}, {"calls", r.calls}, {"seconds", r.seconds},
+                         {"gflops_median", r.gflops_median}, {"gflops_best", r.gflops_best}});
+    }
+    peaks[p] = {{"measured", peak}, {"reference", reference}};
+    std::printf("  %s peak: %.1f GFLOP/s measured (best call over sizes), %.0f reference (MFU's default "
+                "denominator)\n", p.c_str(), peak, reference);
+  }
+  if (o.json) {
+    const nlohmann::json j = {{"bench", "anvil_gemm"}, {"threads", threads}, {"results", results}, {"peak_gflops", peaks}};
+    std::printf("%s\n", j.dump().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 Command register_bench(CLI::App& app, const GlobalOptions& g) {
@@ -148,8 +207,22 @@ Command register_bench(CLI::App& app, const GlobalOptions& g) {
   ts->add_option("--batch", o->batch, "sequences per step (0 = 16 for the S presets, else 8)")->capture_default_str();
   ts->add_option("--context", o->context, "tokens per sequence (0 = the config's context)")->capture_default_str();
   ts->add_flag("--json", o->json, "also print one JSON line");
-  c.run = [&g, ts, o]() -> int {
+  auto go = std::make_shared<GemmBenchOptions>();
+  auto* gs = c.app->add_subcommand(
+      "gemm",
+      "Square-GEMM throughput C = A B^T per precision at the run's thread count: f32 through ops::gemm, bf16 "
+      "through ops::gemm_bf16 on bf16 operands. The best call per precision is what `anvil train` measures "
+      "at start with [log] measure_peak = true (docs/train.md); the reference column is MFU's default "
+      "denominator. Under load from other processes the numbers read low.");
+  gs->add_option("--precisions", go->precisions, "f32 and/or bf16")->delimiter(',')->capture_default_str();
+  gs->add_option("--sizes", go->sizes, "n of the n x n x n products")->delimiter(',')->capture_default_str();
+  gs->add_option("--seconds", go->seconds, "timed seconds per (precision, size), after 2 untimed calls")
+      ->capture_default_str();
+  gs->add_option("--threads", go->threads, "threads (0 = the global --threads)")->capture_default_str();
+  gs->add_flag("--json", go->json, "also print one JSON line");
+  c.run = [&g, ts, o, gs, go]() -> int {
     if (ts->parsed()) return run_train_step(*o, g);
+    if (gs->parsed()) return run_gemm(*go, g);
     return 2;
   };
   return c;

@@ -37,7 +37,11 @@ Status read_train_config(TomlSection root, TrainConfigScope scope, TrainOptions&
 
   std::string precision = o.precision == Precision::kBF16 ? "bf16" : "f32";
   root.section("train").get("label_smoothing", o.label_smoothing).get_choice("precision", precision, {"f32", "bf16"});
-  root.section("log").get("val_every", o.val_every).get("val_batches", o.val_batches).get("peak_gflops", o.peak_gflops);
+  root.section("log")
+      .get("val_every", o.val_every)
+      .get("val_batches", o.val_batches)
+      .get("peak_gflops", o.peak_gflops)
+      .get("measure_peak", o.measure_peak);
   root.section("checkpoint").get("every", o.checkpoint_every).get("keep_last", o.keep_last);
 
   const std::string at = root.path().empty() ? "" : root.path() + ".";
@@ -54,6 +58,9 @@ Status read_train_config(TomlSection root, TrainConfigScope scope, TrainOptions&
     o.schedule.warmup_steps = static_cast<int64_t>(warmup);
   }
   o.precision = precision == "bf16" ? Precision::kBF16 : Precision::kF32;
+  if (o.peak_gflops < 0) return invalid_argument("'{}log.peak_gflops' must be >= 0, got {}", at, o.peak_gflops);
+  if (o.measure_peak && o.peak_gflops > 0)
+    return invalid_argument("'{}log': give peak_gflops ({}) or measure_peak = true, not both", at, o.peak_gflops);
   if (o.steps < 1) return invalid_argument("'{}schedule.steps' = {} must be >= 1", at, o.steps);
   if (o.context < 1 || o.batch_size < 1 || o.grad_accum < 1)
     return invalid_argument("'{}data': context, batch_size and grad_accum must be >= 1, got {}, {}, {}", at, o.context,

@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
+#include "anvil/base/check.h"
 #include "anvil/base/progress.h"
 #include "anvil/base/sysinfo.h"
 #include "anvil/model/transformer.h"
@@ -30,7 +32,72 @@ int64_t count_valid(const int32_t* targets, int64_t n) {
   return valid;
 }
 
+// MFU's denominator and where it came from (docs/train.md). The probe runs before the model and the
+// optimizer allocate, so its buffers (12 MiB at n = 1024, freed) never raise the run's peak RSS.
+struct MfuPeak {
+  double gflops = 0;
+  nlohmann::json fields;  // for the start/resume event
+};
+
+MfuPeak resolve_mfu_peak(const TrainOptions& o, int threads, const Context& ctx) {
+  if (o.measure_peak) {
+    const GemmRate r = measure_gemm_rate({.precision = o.precision});
+    ctx.log->info("[train] MFU peak: {:.0f} GFLOP/s measured (best of {} {}^3 GEMMs, median {:.0f})", r.gflops_best,
+                  r.calls, r.n, r.gflops_median);
+    return {r.gflops_best,
+            {{"peak_gflops", r.gflops_best}, {"peak_source", "measured"},
+             {"peak_probe", {{"n", r.n}, {"calls", r.calls}, {"gflops_median", r.gflops_median}}}}};
+  }
+  if (o.peak_gflops > 0) return {o.peak_gflops, {{"peak_gflops", o.peak_gflops}, {"peak_source", "config"}}};
+  const double per_core = o.precision == Precision::kBF16 ? kGemmPeakBf16PerCoreGflops : kGemmPeakF32PerCoreGflops;
+  return {per_core * threads, {{"peak_gflops", per_core * threads}, {"peak_source", "reference"}}};
+}
+
 }  // namespace
+
+GemmRate measure_gemm_rate(const GemmRateOptions& o) {
+  ANVIL_CHECK(o.n > 0 && o.min_calls > 0 && o.warmup_calls >= 0);
+  const int64_t n = o.n;
+  const size_t nn = static_cast<size_t>(n * n);
+  std::vector<float> a(nn), b(nn), c(nn);
+  for (size_t i = 0; i < nn; ++i) {  // small values with no special structure; the GEMM does not look
+    a[i] = 0.03f * static_cast<float>(i % 13) - 0.18f;
+    b[i] = 0.05f * static_cast<float>(i % 7) - 0.15f;
+  }
+  std::vector<bf16_t> a16, b16;
+  const bool bf16 = o.precision == Precision::kBF16;
+  if (bf16) {
+    a16.resize(nn);
+    b16.resize(nn);
+    ops::f32_to_bf16(a16.data(), a.data(), static_cast<int64_t>(nn));
+    ops::f32_to_bf16(b16.data(), b.data(), static_cast<int64_t>(nn));
+    std::vector<float>().swap(a);
+    std::vector<float>().swap(b);
+  }
+  const auto call = [&] {
+    if (bf16) {
+      ops::gemm_bf16(Transpose::kNo, Transpose::kYes, n, n, n, 1.0f, a16.data(), n, b16.data(), n, 0.0f, c.data(), n);
+    } else {
+      ops::gemm(Precision::kF32, Transpose::kNo, Transpose::kYes, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                c.data(), n);
+    }
+  };
+  for (int i = 0; i < o.warmup_calls; ++i) call();
+  std::vector<double> times;
+  double total = 0;
+  while (static_cast<int>(times.size()) < o.min_calls || total < o.min_seconds) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    total += times.back();
+  }
+  std::sort(times.begin(), times.end());
+  const size_t k = times.size();
+  const double median = k % 2 ? times[k / 2] : 0.5 * (times[k / 2 - 1] + times[k / 2]);
+  const double gflop = 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / 1e9;
+  return {.n = n, .calls = static_cast<int>(k), .seconds = total, .gflops_median = gflop / median,
+          .gflops_best = gflop / times.front()};
+}
 
 struct Trainer::State {
   TrainOptions o;
@@ -121,6 +188,9 @@ Result<Trainer> Trainer::create(const TrainOptions& o, const Context& ctx, bool 
   if (o.batch_size < 1 || o.grad_accum < 1 || o.steps < 1 || o.context < 1)
     return invalid_argument("[train] batch_size, grad_accum, steps and context must be >= 1 (got {}, {}, {}, {})",
                             o.batch_size, o.grad_accum, o.steps, o.context);
+  if (o.peak_gflops < 0 || (o.measure_peak && o.peak_gflops > 0))
+    return invalid_argument("[train] MFU peak: give peak_gflops > 0 or measure_peak, not both (got {} and {})",
+                            o.peak_gflops, o.measure_peak);
   if (o.context > o.model.max_seq && o.model.position == model::PositionType::kLearned)
     return invalid_argument("[train] context {} exceeds the model's {} learned positions", o.context, o.model.max_seq);
   std::error_code ec;
@@ -131,6 +201,8 @@ Result<Trainer> Trainer::create(const TrainOptions& o, const Context& ctx, bool 
   if (train.vocab_size() > o.model.vocab_size)
     return invalid_argument("[train] the training shards use vocab {} but the model has {} tokens", train.vocab_size(),
                             o.model.vocab_size);
+  const int threads = ctx.apply();
+  const MfuPeak peak = resolve_mfu_peak(o, threads, ctx);  // before the model allocates (see MfuPeak)
   ANVIL_ASSIGN_OR_RETURN(model::Transformer m, model::Transformer::create(o.model));
   if (!o.init_from.empty() && !resume) {
     ANVIL_RETURN_IF_ERROR(m.load_weights((fs::path(o.init_from) / "model.safetensors").string()));
@@ -160,9 +232,8 @@ Result<Trainer> Trainer::create(const TrainOptions& o, const Context& ctx, bool 
     s->opt = std::move(l);
   }
 
-  s->threads = ctx.apply();
-  const double per_core = o.precision == Precision::kBF16 ? kGemmPeakBf16PerCoreGflops : kGemmPeakF32PerCoreGflops;
-  s->peak_gflops = o.peak_gflops > 0 ? o.peak_gflops : per_core * s->threads;
+  s->threads = threads;
+  s->peak_gflops = peak.gflops;
   s->ids.resize(static_cast<size_t>(s->tokens_per_step()));
   s->targets.resize(s->ids.size());
 
@@ -173,12 +244,14 @@ Result<Trainer> Trainer::create(const TrainOptions& o, const Context& ctx, bool 
     truncate_after = s->step;
   }
   ANVIL_RETURN_IF_ERROR(s->metrics.open((fs::path(o.run_dir) / "metrics.jsonl").string(), resume ? truncate_after : 0));
-  ANVIL_RETURN_IF_ERROR(s->metrics.write({{"kind", "event"},
-                                          {"step", s->step},
-                                          {"event", resume ? "resume" : "start"},
-                                          {"params", s->model.n_params()},
-                                          {"train_tokens", s->train.n_tokens()},
-                                          {"threads", s->threads}}));
+  nlohmann::json start = {{"kind", "event"},
+                          {"step", s->step},
+                          {"event", resume ? "resume" : "start"},
+                          {"params", s->model.n_params()},
+                          {"train_tokens", s->train.n_tokens()},
+                          {"threads", s->threads}};
+  start.update(peak.fields);
+  ANVIL_RETURN_IF_ERROR(s->metrics.write(start));
   return Trainer(std::move(s));
 }
 

@@ -22,9 +22,27 @@
 namespace anvil::train {
 
 // GEMM peaks measured on the reference machine (oneDNN, per core, GFLOP/s; docs/kernels/gemm.md):
-// the denominators of MFU unless the run config gives its own.
+// the denominators of MFU unless the run config gives its own or asks for a probe (docs/train.md).
 inline constexpr double kGemmPeakF32PerCoreGflops = 250.0;
 inline constexpr double kGemmPeakBf16PerCoreGflops = 500.0;
+
+// Square-GEMM throughput C = A B^T (n x n x n) at the current OpenMP thread count: `anvil bench gemm`
+// and the trainer's measure_peak probe. kF32 times ops::gemm on fp32 operands; kBF16 times
+// ops::gemm_bf16 on operands already in bf16 (the path of a bf16 step's weights).
+struct GemmRateOptions {
+  Precision precision = Precision::kF32;
+  int64_t n = 1024;
+  int warmup_calls = 2;      // untimed (oneDNN creates its kernels on the first call)
+  double min_seconds = 0.3;  // timed calls go on until this much time has passed ...
+  int min_calls = 3;         // ... and at least this many were made
+};
+struct GemmRate {
+  int64_t n = 0;
+  int calls = 0;
+  double seconds = 0;  // sum over the timed calls
+  double gflops_median = 0, gflops_best = 0;  // per call; best = the fastest call
+};
+GemmRate measure_gemm_rate(const GemmRateOptions& options);
 
 enum class OptimizerKind { kAdamW, kLion };
 
@@ -53,6 +71,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;   // 0 = only at the end (and on SIGINT/SIGTERM)
   int keep_last = 3;
   double peak_gflops = 0.0;       // MFU denominator; 0 = k*PerCoreGflops × threads
+  bool measure_peak = false;      // instead: the best call of a ~0.3 s GEMM probe at start (n = 1024)
   uint64_t seed = 1337;
 };
 
