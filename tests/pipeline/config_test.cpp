@@ -124,6 +124,25 @@ TEST(PipelineConfig, StepSettingsCoverOnlyTheirTables) {
   EXPECT_NE(a->settings["eval"], b->settings["eval"]);
 }
 
+// [[balance]] goes to prep's own parser and into prep's settings only (so only prep and later rerun).
+TEST(PipelineConfig, BalanceTablesReachPrep) {
+  const auto dir = temp_dir("balance");
+  auto plain = parse_pipeline_config(tiny_config(dir), "tiny.toml");
+  auto c = parse_pipeline_config(
+      tiny_config(dir) + "\n[[balance]]\ngroup = \"synthetic\"\nfield = \"task\"\npolicy = \"uniform\"\n", "tiny.toml");
+  ASSERT_TRUE(plain.ok() && c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->prep.balance.size(), 1u);
+  EXPECT_EQ(c->prep.balance[0].group, "synthetic");
+  EXPECT_EQ(c->prep.balance[0].field, "task");
+  EXPECT_NE(c->settings["prep"], plain->settings["prep"]);
+  EXPECT_EQ(c->settings["synth"], plain->settings["synth"]);
+  EXPECT_FALSE(plain->settings["prep"].contains("balance"));  // configs without it keep their old hashes
+
+  auto bad = parse_pipeline_config(tiny_config(dir) + "\n[[balance]]\ngroup = \"synthetic\"\n", "tiny.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(contains(bad.status().message(), "field")) << bad.status().message();
+}
+
 // [serve] is read strictly, off by default, and is no step's setting: serving changes no hash.
 TEST(PipelineConfig, ServeTableIsCheckedAndHashesNothing) {
   const auto dir = temp_dir("serve");

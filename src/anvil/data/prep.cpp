@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -23,12 +24,32 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kIndexMagic[8] = {'A', 'N', 'V', 'L', 'P', 'I', 'X', '1'};
+// index.<i>.bin: magic, then per kept record (gid, group index, bytes, category index or kNoCategoryIndex).
+constexpr char kIndexMagic[8] = {'A', 'N', 'V', 'L', 'P', 'I', 'X', '2'};
+constexpr size_t kIndexWords = 4;
+constexpr uint64_t kNoCategoryIndex = ~uint64_t{0};
 constexpr int kGidShardShift = 40;  // global id = shard << 40 | ordinal of the kept record in its shard
+constexpr uint64_t kBalanceSeedSalt = 0xba1a2ce5ull;  // balance draws are independent of the mixing draws
 
 std::string work(const PrepConfig& cfg, const std::string& name) { return (fs::path(cfg.work_dir) / name).string(); }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The [[balance]] spec that covers an input (label = its source label): a source scope wins over a
+// group scope; -1 when none does.
+int balance_of(const PrepConfig& cfg, const std::string& label, const std::string& group) {
+  for (size_t b = 0; b < cfg.balance.size(); ++b) {
+    if (cfg.balance[b].source == label) return static_cast<int>(b);
+  }
+  for (size_t b = 0; b < cfg.balance.size(); ++b) {
+    if (cfg.balance[b].source.empty() && cfg.balance[b].group == group) return static_cast<int>(b);
+  }
+  return -1;
+}
+
+std::string input_label(const PrepInput& in) {
+  return in.reader.source.empty() ? fs::path(in.path).filename().string() : in.reader.source;
+}
 
 bool in_list(const std::vector<Lang>& l, Lang x) {
   for (Lang y : l) {
@@ -85,7 +106,8 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
   ANVIL_RETURN_IF_ERROR(kept_out.open(work(cfg, fmt::format("kept.{}.jsonl", shard.index))));
   SignatureWriter sigs;
   ANVIL_RETURN_IF_ERROR(sigs.open(work(cfg, fmt::format("sig.{}.bin", shard.index)), cfg.minhash.n_bands));
-  std::vector<uint64_t> index;  // (gid, group index, bytes) per kept record
+  std::vector<uint64_t> index;  // kIndexWords per kept record
+  std::map<std::pair<uint32_t, std::string>, uint64_t> category_index;  // (balance spec, category) → index
   ExactDedup exact;
   const MinHasher mh(cfg.minhash);
   std::vector<uint64_t> sig(static_cast<size_t>(mh.n_hashes())), keys(static_cast<size_t>(mh.n_bands()));
@@ -102,6 +124,7 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
   struct InputInfo {
     std::string label;
     size_t group_idx = 0;
+    int balance = -1;  // index into cfg.balance, -1 = not balanced
   };
   std::vector<InputInfo> infos;
   uint64_t ordinal = 0;
@@ -140,16 +163,24 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
       }
       st.stage("minhash").add(doc.text.size(), doc.text.size(), seconds_since(t));
     }
-    index.insert(index.end(), {gid, info.group_idx, doc.text.size()});
+    uint64_t cat = kNoCategoryIndex;
+    if (info.balance >= 0) {
+      const auto key = std::make_pair(static_cast<uint32_t>(info.balance), doc.category);
+      auto [it, fresh] = category_index.emplace(key, st.categories.size());
+      if (fresh) st.categories.push_back(key);
+      cat = it->second;
+    }
+    index.insert(index.end(), {gid, info.group_idx, doc.text.size(), cat});
     doc.meta["lang"] = lang_name(lang);
-    line = nlohmann::json{{"id", doc.id},
+    nlohmann::json rec = {{"id", doc.id},
                           {"text", doc.text},
                           {"source", doc.source.empty() ? info.label : doc.source},
                           {"meta", doc.meta},
                           {"_gid", gid},
                           {"_group", in.group},
-                          {"_src", info.label}}
-               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                          {"_src", info.label}};
+    if (info.balance >= 0) rec["_bal"] = info.balance, rec["_cat"] = doc.category;
+    line = rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     line += '\n';
     ANVIL_RETURN_IF_ERROR(kept_out.write(line.data(), line.size()));
     st.total.add_kept(doc.text.size());
@@ -164,7 +195,9 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
     const std::string label = ro.source;
     size_t group_idx = std::find(st.groups.begin(), st.groups.end(), in.group) - st.groups.begin();
     if (group_idx == st.groups.size()) st.groups.push_back(in.group);
-    infos.push_back({.label = label, .group_idx = group_idx});
+    const int balance = balance_of(cfg, label, in.group);
+    if (balance >= 0) ro.category_field = cfg.balance[static_cast<size_t>(balance)].field;
+    infos.push_back({.label = label, .group_idx = group_idx, .balance = balance});
     auto t_file = Clock::now();
     ANVIL_ASSIGN_OR_RETURN(auto reader, DocumentReader::open(in.path, ro));
     RecordStats& src = st.sources[label];
@@ -226,7 +259,8 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
           pp_seconds += seconds_since(t);
           pp_scores.push_back(pp);
           line = nlohmann::json{{"i", input}, {"id", doc.id}, {"text", doc.text}, {"source", doc.source},
-                                {"meta", doc.meta}, {"lang", static_cast<int>(nr.lang)}, {"pp", pp}}
+                                {"meta", doc.meta}, {"lang", static_cast<int>(nr.lang)}, {"pp", pp},
+                                {"cat", doc.category}}
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
           pending << line << '\n';
           continue;
@@ -268,6 +302,7 @@ Status run_filter(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) {
         const double pp = j["pp"].get<double>();
         doc.id = j["id"].get<std::string>(), doc.text = j["text"].get<std::string>();
         doc.source = j["source"].get<std::string>(), doc.meta = std::move(j["meta"]);
+        doc.category = j.value("cat", "");
         const bool pass = pp <= threshold;
         st.stage("perplexity").add(doc.text.size(), pass ? doc.text.size() : 0, 0.0, pass);
         if (!pass) {
@@ -316,35 +351,69 @@ Status run_finalize(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) 
     ANVIL_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, read_removals(work(cfg, "remove.bin")));
     removed.insert(ids.begin(), ids.end());
   }
-  // Group totals after near-dedup, over every shard, from the index files.
-  std::map<std::string, std::pair<uint64_t, uint64_t>> group_bytes_docs;
+  // Group totals after near-dedup, over every shard, from the index files; records of a balance scope
+  // are summed per (spec, category, group) and enter the group totals at their balance rate.
+  using BytesDocs = std::pair<uint64_t, uint64_t>;
+  std::map<std::string, BytesDocs> group_bytes_docs;
+  std::vector<std::map<std::string, BytesDocs>> category_bytes_docs(cfg.balance.size());
+  std::map<std::tuple<uint32_t, std::string, std::string>, BytesDocs> balanced_in_group;
   const auto stats_files = work_files(cfg, "stats.", ".json");
   if (stats_files.empty()) return not_found("[prep.finalize] no stats.*.json in '{}': run the filter stage first", cfg.work_dir);
   for (const auto& sp : stats_files) {
     ANVIL_ASSIGN_OR_RETURN(std::string js, read_file(sp));
     const auto j = nlohmann::json::parse(js, nullptr, false);
     if (j.is_discarded() || !j.contains("shard")) return invalid_argument("[prep.finalize] '{}' is not a stats file", sp);
-    const auto groups = j.value("groups", std::vector<std::string>{});
+    const ShardStats shard_stats = ShardStats::from_json(j);
+    const auto& groups = shard_stats.groups;
+    const auto& categories = shard_stats.categories;
     const std::string ip = work(cfg, fmt::format("index.{}.bin", j["shard"].get<uint64_t>()));
     ANVIL_ASSIGN_OR_RETURN(std::string ib, read_file(ip));
-    if (ib.size() < 8 || std::memcmp(ib.data(), kIndexMagic, 8) != 0 || (ib.size() - 8) % 24 != 0) {
-      return invalid_argument("[prep.finalize] '{}' is not an index file", ip);
+    constexpr size_t kRecordBytes = kIndexWords * 8;
+    if (ib.size() < 8 || std::memcmp(ib.data(), kIndexMagic, 8) != 0 || (ib.size() - 8) % kRecordBytes != 0) {
+      return invalid_argument("[prep.finalize] '{}' is not an index file (version 2; rerun the filter stage)", ip);
     }
-    for (size_t off = 8; off < ib.size(); off += 24) {
-      uint64_t rec[3];
-      std::memcpy(rec, ib.data() + off, 24);
+    for (size_t off = 8; off < ib.size(); off += kRecordBytes) {
+      uint64_t rec[kIndexWords];
+      std::memcpy(rec, ib.data() + off, kRecordBytes);
       if (removed.count(rec[0]) || rec[1] >= groups.size()) continue;
-      auto& bd = group_bytes_docs[groups[rec[1]]];
-      bd.first += rec[2], ++bd.second;
+      BytesDocs* bd = &group_bytes_docs[groups[rec[1]]];
+      if (rec[3] != kNoCategoryIndex) {
+        if (rec[3] >= categories.size() || categories[rec[3]].first >= cfg.balance.size()) {
+          return invalid_argument("[prep.finalize] '{}': category index {} is not in '{}' (config changed since the "
+                                  "filter stage?)", ip, rec[3], sp);
+        }
+        const auto& [b, cat] = categories[rec[3]];
+        auto& cbd = category_bytes_docs[b][cat];
+        cbd.first += rec[2], ++cbd.second;
+        bd = &balanced_in_group[{b, cat, groups[rec[1]]}];
+      }
+      bd->first += rec[2], ++bd->second;
     }
   }
+  FinalStats fin;
+  std::vector<MixPlan> balance_plans(cfg.balance.size());
+  for (size_t b = 0; b < cfg.balance.size(); ++b) {
+    const BalanceSpec& spec = cfg.balance[b];
+    ANVIL_ASSIGN_OR_RETURN(balance_plans[b], plan_balance(category_bytes_docs[b], spec));
+    BalanceStats& bs = fin.balance[spec.scope()];
+    bs.field = spec.field, bs.unit = spec.unit == BalanceUnit::kDocs ? "docs" : "bytes";
+    bs.note = balance_plans[b].note;
+    for (const auto& [cat, cp] : balance_plans[b].groups) bs.categories[cat].plan = cp;
+  }
+  for (const auto& [key, bd] : balanced_in_group) {  // expected amounts after balancing
+    const auto& [b, cat, group] = key;
+    const double rate = balance_plans[b].groups.count(cat) ? balance_plans[b].groups.at(cat).rate : 0.0;
+    auto& gbd = group_bytes_docs[group];
+    gbd.first += static_cast<uint64_t>(std::llround(rate * static_cast<double>(bd.first)));
+    gbd.second += static_cast<uint64_t>(std::llround(rate * static_cast<double>(bd.second)));
+  }
+  std::erase_if(group_bytes_docs, [](const auto& e) { return e.second.second == 0 && e.second.first == 0; });
   MixPlan plan;
   if (cfg.mix) {
     ANVIL_ASSIGN_OR_RETURN(plan, plan_mixture(group_bytes_docs, cfg.mix_options));
   } else {
     for (const auto& [g, bd] : group_bytes_docs) plan.groups[g] = {.input_bytes = bd.first, .input_docs = bd.second, .rate = 1.0};
   }
-  FinalStats fin;
   fin.plan = plan;
   const std::string out_path = shard.count == 1 ? cfg.output : fmt::format("{}.{}", cfg.output, shard.index);
   if (fs::path(out_path).has_parent_path()) fs::create_directories(fs::path(out_path).parent_path());
@@ -372,12 +441,34 @@ Status run_finalize(const PrepConfig& cfg, ShardSpec shard, const Context& ctx) 
       continue;
     }
     fin.near_dedup.add(text.size(), text.size(), seconds_since(t));
-    const uint32_t copies = cfg.mix ? mix_copies(plan, group, id, cfg.mix_options.seed) : 1;
+    BalanceCategoryStats* cs = nullptr;
+    uint32_t balance_copies = 1;
+    if (j.contains("_bal")) {
+      const size_t b = j["_bal"].get<size_t>();
+      const std::string cat = j.value("_cat", "");
+      if (b >= cfg.balance.size()) {
+        return invalid_argument("[prep.finalize] '{}':{}: balance spec {} is not in the config", kept_path, line_no, b);
+      }
+      cs = &fin.balance[cfg.balance[b].scope()].categories[cat];
+      const double rate = balance_plans[b].groups.count(cat) ? balance_plans[b].groups.at(cat).rate : 0.0;
+      balance_copies = stochastic_copies(rate, id, cfg.mix_options.seed ^ (kBalanceSeedSalt + b));
+      j.erase("_bal"), j.erase("_cat");
+      if (balance_copies == 0) {
+        ++cs->dropped_balance;
+        fin.total.add_dropped(DropReason::kCategoryDownsample, text, id);
+        fin.sources[src].add_dropped(DropReason::kCategoryDownsample, text, id);
+        continue;
+      }
+    }
+    const uint32_t copies =
+        cfg.mix ? mix_copies(plan, group, id, cfg.mix_options.seed, static_cast<double>(balance_copies)) : balance_copies;
     if (copies == 0) {
+      if (cs) ++cs->dropped_mixing;
       fin.total.add_dropped(DropReason::kMixingDownsample, text, id);
       fin.sources[src].add_dropped(DropReason::kMixingDownsample, text, id);
       continue;
     }
+    if (cs) ++cs->kept, cs->output_docs += copies, cs->output_bytes += copies * text.size();
     j.erase("_gid"), j.erase("_group"), j.erase("_src");
     for (uint32_t c = 0; c < copies; ++c) {
       if (c > 0) j["id"] = fmt::format("{}#copy{}", id, c);
@@ -421,6 +512,22 @@ Status run_prep(const PrepConfig& cfg, PrepStage stage, ShardSpec shard, const C
                             stage == PrepStage::kAll ? "all" : stage == PrepStage::kCluster ? "cluster" : "report");
   }
   if (cfg.inputs.empty()) return invalid_argument("[prep] no [[input]] in the config");
+  for (size_t b = 0; b < cfg.balance.size(); ++b) {
+    const BalanceSpec& spec = cfg.balance[b];
+    ANVIL_RETURN_IF_ERROR(validate_balance(spec));
+    for (size_t o = 0; o < b; ++o) {
+      if (cfg.balance[o].scope() == spec.scope()) {
+        return invalid_argument("[prep.balance] {}: {} is already balanced by {}", spec.where, spec.scope(),
+                                cfg.balance[o].where);
+      }
+    }
+    bool covers = false;
+    for (const PrepInput& in : cfg.inputs) covers |= balance_of(cfg, input_label(in), in.group) == static_cast<int>(b);
+    if (!covers) {
+      return invalid_argument("[prep.balance] {}: {} matches no [[input]] (source labels default to the file name)",
+                              spec.where, spec.scope());
+    }
+  }
   if (cfg.perplexity && !(cfg.keep_percentile >= 0 && cfg.keep_percentile <= 1)) {
     return invalid_argument("[prep] perplexity keep_percentile = {} (expected 0 = off, or a fraction in (0, 1])",
                             cfg.keep_percentile);

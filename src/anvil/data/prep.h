@@ -4,7 +4,8 @@
 //                             writes kept.<i>.jsonl, sig.<i>.bin, index.<i>.bin, stats.<i>.json
 //   buckets  (per worker j/N) LSH band buckets → pairs.<j>.bin
 //   cluster  (one process)    union-find → remove.bin
-//   finalize (per shard i/N)  near-dup removal, mixing plan over all shards, output (+ final.<i>.json)
+//   finalize (per shard i/N)  near-dup removal, category balance + mixing plans over all shards,
+//                             output (+ final.<i>.json)
 //   report   (one process)    prep_report.json + prep_report.html
 // Invariant (checked by the report stage): input records = kept + Σ dropped, per source and in total.
 #pragma once
@@ -69,6 +70,9 @@ struct PrepConfig {
   std::vector<Lang> perplexity_languages = {Lang::kEn};
   bool mix = true;
   MixOptions mix_options;
+  // [[balance]]: per group or source, target shares over the values of a category field, reached in
+  // finalize before mixing (drop reason category_downsample); at most one spec per scope.
+  std::vector<BalanceSpec> balance;
 };
 
 enum class PrepStage { kAll, kFilter, kBuckets, kCluster, kFinalize, kReport };

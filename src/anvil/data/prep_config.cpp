@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <toml++/toml.h>
+
 #include "anvil/base/file.h"
 
 namespace anvil::data {
@@ -181,6 +183,56 @@ Status read_prep_mix(TomlSection mix, PrepConfig& c) {
   return err;
 }
 
+Status read_prep_balance(TomlSection root, const std::string& text, const std::string& source, PrepConfig& c) {
+  // Line numbers for messages come from a second parse of the text (TomlSection does not expose them).
+  toml::table lines;
+  try {
+    lines = toml::parse(text, source);
+  } catch (const toml::parse_error&) {
+  }
+  const toml::array* line_tables = lines["balance"].as_array();
+  Status err;
+  size_t i = 0;
+  for (TomlSection bt : root.tables("balance")) {
+    const toml::table* lt = line_tables && i < line_tables->size() ? (*line_tables)[i].as_table() : nullptr;
+    auto where = [&](const toml::node* n, const std::string& path) {
+      return n && n->source().begin.line > 0 ? fmt::format("{}:{}: {}", source, n->source().begin.line, path)
+                                             : fmt::format("{}: {}", source, path);
+    };
+    BalanceSpec spec;
+    spec.where = where(lt, bt.path());
+    std::string policy = bt.has("shares") ? "shares" : "uniform", unit = "docs";
+    bt.get("group", spec.group)
+        .get("source", spec.source)
+        .require("field", spec.field)
+        .get_choice("policy", policy, {"uniform", "shares"})
+        .get_choice("unit", unit, {"docs", "bytes"})
+        .get("max_epochs", spec.max_epochs);
+    spec.unit = unit == "bytes" ? BalanceUnit::kBytes : BalanceUnit::kDocs;
+    if (bt.has("shares")) {
+      TomlSection shares = bt.section("shares");
+      const toml::table* ls = lt ? (*lt)["shares"].as_table() : nullptr;
+      spec.shares_where = where(ls, shares.path());
+      for (const std::string& cat : shares.keys()) {
+        double v = -1;
+        shares.get(cat.c_str(), v);
+        spec.shares[cat] = v;
+        spec.share_where[cat] = where(ls ? ls->get(cat) : nullptr, shares.path() + "." + cat);
+      }
+    }
+    if (err.ok() && policy == "uniform" && bt.has("shares")) {
+      err = invalid_argument("[prep.config] {}: policy = \"uniform\" takes no shares table", spec.where);
+    }
+    if (err.ok() && policy == "shares" && spec.shares.empty()) {
+      err = invalid_argument("[prep.config] {}: policy = \"shares\" needs a shares table", spec.where);
+    }
+    if (err.ok() && !spec.field.empty()) err = validate_balance(spec);
+    c.balance.push_back(std::move(spec));
+    ++i;
+  }
+  return err;
+}
+
 Result<PrepConfig> parse_prep_config(const std::string& text, const std::string& source, const std::string& base_dir) {
   ANVIL_ASSIGN_OR_RETURN(auto doc, TomlDocument::parse(text, source));
   TomlSection root = doc->root();
@@ -197,6 +249,7 @@ Result<PrepConfig> parse_prep_config(const std::string& text, const std::string&
   }
   keep(read_prep_cleaning(root, base_dir, c));
   keep(read_prep_mix(root.section("mix"), c));
+  keep(read_prep_balance(root, text, source, c));
   ANVIL_RETURN_IF_ERROR(doc->finish());
   if (!first.ok()) return first.with_context(source);
   if (c.output.empty()) return invalid_argument("[prep.config] '{}': prep.output is required", source);

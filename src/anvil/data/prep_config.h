@@ -24,6 +24,10 @@ Status read_prep_cleaning(TomlSection tables, const std::string& base_dir, PrepC
 // The [mix] table: enabled, max_epochs, seed, shares (an open table of group = share).
 Status read_prep_mix(TomlSection mix, PrepConfig& c);
 
+// The [[balance]] tables at `root` (group | source, field, policy, shares, unit, max_epochs). `text` and
+// `source` are the config's text and name: messages cite "<source>:<line>: balance[i]...".
+Status read_prep_balance(TomlSection root, const std::string& text, const std::string& source, PrepConfig& c);
+
 // A whole prep.toml: [prep] output/work_dir/report, [[input]]…, the cleaning tables and [mix] at the
 // root. Defaults: work_dir = <output>.work, report = <output folder>/prep_report.json.
 Result<PrepConfig> parse_prep_config(const std::string& text, const std::string& source, const std::string& base_dir);

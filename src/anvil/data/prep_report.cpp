@@ -45,6 +45,7 @@ Result<nlohmann::json> write_prep_report(const PrepConfig& cfg) {
   StageCounter near;
   std::map<std::string, std::pair<uint64_t, uint64_t>> output;
   MixPlan plan;
+  std::map<std::string, BalanceStats> balance;
   for (const auto& p : final_files) {
     ANVIL_ASSIGN_OR_RETURN(auto j, read_json(p));
     const FinalStats f = FinalStats::from_json(j);
@@ -53,6 +54,14 @@ Result<nlohmann::json> write_prep_report(const PrepConfig& cfg) {
     near.merge(f.near_dedup);
     for (const auto& [g, o] : f.output) output[g].first += o.first, output[g].second += o.second;
     plan = f.plan;
+    for (const auto& [scope, b] : f.balance) {  // plans agree across shards; counts add up
+      BalanceStats& all_b = balance[scope];
+      all_b.field = b.field, all_b.unit = b.unit, all_b.note = b.note;
+      for (const auto& [c, cs] : b.categories) {
+        all_b.categories[c].plan = cs.plan;
+        all_b.categories[c].merge_counts(cs);
+      }
+    }
   }
   nlohmann::json r;
   r["config"] = {{"inputs", cfg.inputs.size()}, {"output", cfg.output}, {"work_dir", cfg.work_dir}};
@@ -95,6 +104,27 @@ Result<nlohmann::json> write_prep_report(const PrepConfig& cfg) {
         {"rate", gp.rate},
         {"output_docs", o.first},
         {"output_bytes", o.second}};
+  }
+  for (const auto& [scope, b] : balance) {
+    const bool docs = b.unit == "docs";
+    uint64_t out_total = 0;
+    for (const auto& [c, cs] : b.categories) out_total += docs ? cs.output_docs : cs.output_bytes;
+    nlohmann::json& bj = r["balance"][scope];
+    bj = {{"field", b.field}, {"unit", b.unit}, {"note", b.note}, {"categories", nlohmann::json::object()}};
+    for (const auto& [c, cs] : b.categories) {
+      const uint64_t out = docs ? cs.output_docs : cs.output_bytes;
+      bj["categories"][c] = {
+          {"available_docs", cs.plan.input_docs},
+          {"available_bytes", cs.plan.input_bytes},
+          {"target_share", cs.plan.target_share},
+          {"achieved_share", out_total ? static_cast<double>(out) / static_cast<double>(out_total) : 0.0},
+          {"rate", cs.plan.rate},
+          {"kept", cs.kept},
+          {"repeats", cs.output_docs - cs.kept},
+          {"dropped", {{"category_downsample", cs.dropped_balance}, {"mixing_downsample", cs.dropped_mixing}}},
+          {"output_docs", cs.output_docs},
+          {"output_bytes", cs.output_bytes}};
+    }
   }
   ANVIL_RETURN_IF_ERROR(write_file_atomic(cfg.report, r.dump(1)));
   std::filesystem::path html = cfg.report;
@@ -159,6 +189,25 @@ std::string prep_report_html(const nlohmann::json& r) {
     }
   }
   h += "</table><p>" + html_escape(r["mixture"].value("note", "")) + "</p>";
+  if (r.contains("balance")) {
+    h += "<h2>Category balance</h2>";
+    for (const auto& [scope, b] : r["balance"].items()) {
+      h += fmt::format("<h3>{} by <code>{}</code> (shares of {})</h3><table><tr><th>category</th><th>available docs"
+                       "</th><th>target</th><th>achieved</th><th>rate</th><th>kept</th><th>repeats</th>"
+                       "<th>dropped (balance)</th><th>dropped (mixing)</th><th>output docs</th></tr>",
+                       html_escape(scope), html_escape(b["field"].get<std::string>()),
+                       html_escape(b["unit"].get<std::string>()));
+      for (const auto& [c, v] : b["categories"].items()) {
+        h += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{}</td><td>{}</td>"
+                         "<td>{}</td><td>{}</td><td>{}</td></tr>",
+                         html_escape(c), v["available_docs"].get<uint64_t>(), v["target_share"].get<double>(),
+                         v["achieved_share"].get<double>(), v["rate"].get<double>(), v["kept"].get<uint64_t>(),
+                         v["repeats"].get<uint64_t>(), v["dropped"]["category_downsample"].get<uint64_t>(),
+                         v["dropped"]["mixing_downsample"].get<uint64_t>(), v["output_docs"].get<uint64_t>());
+      }
+      h += "</table><p>" + html_escape(b.value("note", "")) + "</p>";
+    }
+  }
   h += "<h2>Other counts</h2><pre>" +
        html_escape(nlohmann::json{{"languages", r["languages"]}, {"pii_found", r["pii_found"]},
                                   {"n_utf8_repaired", r["n_utf8_repaired"]}, {"exact_dedup", r["exact_dedup"]},

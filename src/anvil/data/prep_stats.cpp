@@ -45,6 +45,11 @@ void ShardStats::merge(const ShardStats& o) {
   perplexity.insert(perplexity.end(), o.perplexity.begin(), o.perplexity.end());
 }
 
+void BalanceCategoryStats::merge_counts(const BalanceCategoryStats& o) {
+  kept += o.kept, output_docs += o.output_docs, output_bytes += o.output_bytes;
+  dropped_balance += o.dropped_balance, dropped_mixing += o.dropped_mixing;
+}
+
 nlohmann::json ShardStats::to_json() const {
   nlohmann::json j;
   j["shard"] = shard;
@@ -56,6 +61,7 @@ nlohmann::json ShardStats::to_json() const {
   for (size_t i = 0; i < kNumPiiTypes; ++i) j["pii"][pii_type_name(static_cast<PiiType>(i))] = pii[i];
   j["langs"] = langs;
   j["groups"] = groups;
+  for (const auto& [b, c] : categories) j["categories"].push_back({b, c});
   j["n_utf8_repaired"] = n_utf8_repaired;
   j["exact_dedup"] = {{"docs", exact_dedup_docs}, {"memory_bytes", exact_dedup_bytes}};
   if (!perplexity.empty()) j["perplexity"] = perplexity;
@@ -79,6 +85,13 @@ ShardStats ShardStats::from_json(const nlohmann::json& j) {
   }
   s.langs = j.value("langs", std::map<std::string, uint64_t>{});
   s.groups = j.value("groups", std::vector<std::string>{});
+  if (j.contains("categories") && j["categories"].is_array()) {
+    for (const auto& e : j["categories"]) {
+      if (e.is_array() && e.size() == 2 && e[0].is_number_unsigned() && e[1].is_string()) {
+        s.categories.emplace_back(e[0].get<uint32_t>(), e[1].get<std::string>());
+      }
+    }
+  }
   s.n_utf8_repaired = j.value("n_utf8_repaired", uint64_t{0});
   if (j.contains("exact_dedup")) {
     s.exact_dedup_docs = j["exact_dedup"].value("docs", uint64_t{0});
@@ -105,6 +118,17 @@ nlohmann::json FinalStats::to_json(uint32_t shard) const {
                               {"rate", gp.rate}};
   }
   for (const auto& [g, o] : output) j["output"][g] = {{"docs", o.first}, {"bytes", o.second}};
+  for (const auto& [scope, b] : balance) {
+    nlohmann::json& bj = j["balance"][scope];
+    bj = {{"field", b.field}, {"unit", b.unit}, {"note", b.note}, {"categories", nlohmann::json::object()}};
+    for (const auto& [c, cs] : b.categories) {
+      bj["categories"][c] = {{"target_share", cs.plan.target_share},   {"input_bytes", cs.plan.input_bytes},
+                             {"input_docs", cs.plan.input_docs},       {"rate", cs.plan.rate},
+                             {"kept", cs.kept},                        {"output_docs", cs.output_docs},
+                             {"output_bytes", cs.output_bytes},        {"dropped_balance", cs.dropped_balance},
+                             {"dropped_mixing", cs.dropped_mixing}};
+    }
+  }
   return j;
 }
 
@@ -130,6 +154,24 @@ FinalStats FinalStats::from_json(const nlohmann::json& j) {
   if (j.contains("output")) {
     for (const auto& [g, v] : j["output"].items()) {
       f.output[g] = {v.value("docs", uint64_t{0}), v.value("bytes", uint64_t{0})};
+    }
+  }
+  if (j.contains("balance")) {
+    for (const auto& [scope, bj] : j["balance"].items()) {
+      BalanceStats& b = f.balance[scope];
+      b.field = bj.value("field", ""), b.unit = bj.value("unit", ""), b.note = bj.value("note", "");
+      if (!bj.contains("categories")) continue;
+      for (const auto& [c, v] : bj["categories"].items()) {
+        BalanceCategoryStats& cs = b.categories[c];
+        cs.plan = {.target_share = v.value("target_share", 0.0),
+                   .input_bytes = v.value("input_bytes", uint64_t{0}),
+                   .input_docs = v.value("input_docs", uint64_t{0}),
+                   .rate = v.value("rate", 0.0)};
+        cs.kept = v.value("kept", uint64_t{0}), cs.output_docs = v.value("output_docs", uint64_t{0});
+        cs.output_bytes = v.value("output_bytes", uint64_t{0});
+        cs.dropped_balance = v.value("dropped_balance", uint64_t{0});
+        cs.dropped_mixing = v.value("dropped_mixing", uint64_t{0});
+      }
     }
   }
   return f;

@@ -36,6 +36,8 @@ struct ShardStats {
   std::array<uint64_t, kNumPiiTypes> pii{};
   std::map<std::string, uint64_t> langs;
   std::vector<std::string> groups;  // group index → name, for index.<i>.bin
+  // category index → (balance spec index, category), for index.<i>.bin (per shard, not merged)
+  std::vector<std::pair<uint32_t, std::string>> categories;
   uint64_t n_utf8_repaired = 0, exact_dedup_docs = 0, exact_dedup_bytes = 0;
   uint32_t shard = 0;
   // One entry per filter shard that ran the perplexity filter: its model, mode, threshold, counts.
@@ -47,12 +49,27 @@ struct ShardStats {
   static ShardStats from_json(const nlohmann::json& j);
 };
 
+// One category of a [[balance]] scope in one finalize shard: its plan and what became of its records.
+struct BalanceCategoryStats {
+  MixGroupPlan plan;  // target share, input docs/bytes (after near-dedup, all shards), rate
+  uint64_t kept = 0;  // distinct records written (copies of one record count once)
+  uint64_t output_docs = 0, output_bytes = 0;  // written, copies included
+  uint64_t dropped_balance = 0, dropped_mixing = 0;
+  void merge_counts(const BalanceCategoryStats& o);
+};
+
+struct BalanceStats {
+  std::string field, unit, note;
+  std::map<std::string, BalanceCategoryStats> categories;
+};
+
 struct FinalStats {
   RecordStats total;  // drops only (near duplicates, mixing)
   std::map<std::string, RecordStats> sources;
   StageCounter near_dedup;
   MixPlan plan;
   std::map<std::string, std::pair<uint64_t, uint64_t>> output;  // group → (docs, bytes) written
+  std::map<std::string, BalanceStats> balance;  // BalanceSpec::scope() → its categories
   nlohmann::json to_json(uint32_t shard) const;
   static FinalStats from_json(const nlohmann::json& j);
 };

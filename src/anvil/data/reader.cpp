@@ -159,6 +159,25 @@ Result<bool> DocumentReader::next(Document& doc) {
   return jsonl_ ? next_jsonl(doc) : next_text(doc);
 }
 
+std::string category_value(const nlohmann::json& record, const std::string& field) {
+  const nlohmann::json* v = nullptr;
+  if (auto it = record.find(field); it != record.end()) {
+    v = &*it;
+  } else if (field.find('.') != std::string::npos) {
+    v = &record;
+    for (size_t start = 0; v;) {
+      const size_t dot = field.find('.', start);
+      const std::string key = field.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      auto it = v->is_object() ? v->find(key) : v->end();
+      v = v->is_object() && it != v->end() ? &*it : nullptr;
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+  }
+  if (!v || v->is_null()) return kNoCategory;
+  return v->is_string() ? v->get<std::string>() : v->dump();
+}
+
 Result<bool> DocumentReader::next_jsonl(Document& doc) {
   std::string line;
   for (;;) {
@@ -196,6 +215,7 @@ Result<bool> DocumentReader::next_jsonl(Document& doc) {
     }
     auto src = j.find("source");
     doc.source = src != j.end() && src->is_string() ? src->get<std::string>() : opt_.source;
+    if (!opt_.category_field.empty()) doc.category = category_value(j, opt_.category_field);
     auto meta = j.find("meta");
     doc.meta = meta != j.end() && meta->is_object() ? std::move(*meta) : nlohmann::json::object();
     return true;
@@ -235,6 +255,7 @@ Result<bool> DocumentReader::next_text(Document& doc) {
     doc.id = fmt::format("{}:{}", base, first_line);
     doc.source = opt_.source;
     doc.meta = nlohmann::json::object();
+    if (!opt_.category_field.empty()) doc.category = kNoCategory;
     return true;
   }
 }

@@ -27,7 +27,16 @@ struct ReaderOptions {
   bool strict = false;                       // a bad record is an error instead of a counted drop
   size_t max_record_bytes = size_t{64} << 20;  // longer records are bad records
   uint32_t shard_index = 0, n_shards = 1;    // keep records whose ordinal % n_shards == shard_index
+  // JSONL key whose value becomes Document::category: a top-level key, else a dotted path into nested
+  // objects ("meta.task"). Strings as they are, other scalars as JSON ("3", "true"); absent/null or a
+  // plain-text input give kNoCategory. Empty = no category.
+  std::string category_field = {};
 };
+
+inline constexpr const char* kNoCategory = "(none)";
+
+// The category_field value of a parsed JSONL record (rules above).
+std::string category_value(const nlohmann::json& record, const std::string& field);
 
 // A byte stream over a file, transparently zstd-decompressed when the file starts with the zstd magic.
 class ByteSource {

@@ -19,6 +19,7 @@ const char* drop_reason_name(DropReason r) {
     case DropReason::kC4: return "c4";
     case DropReason::kPerplexity: return "perplexity";
     case DropReason::kMixingDownsample: return "mixing_downsample";
+    case DropReason::kCategoryDownsample: return "category_downsample";
     case DropReason::kCount: break;
   }
   return "unknown";

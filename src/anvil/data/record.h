@@ -19,6 +19,7 @@ struct Document {
   std::string text = {};
   std::string source = {};
   nlohmann::json meta = nlohmann::json::object();
+  std::string category = {};  // ReaderOptions::category_field's value ("(none)" when absent); else empty
 };
 
 // Why a record left the pipeline. Append new reasons at the end (reports store the names).
@@ -34,7 +35,8 @@ enum class DropReason : uint8_t {
   kGopherRepetition,
   kC4,
   kPerplexity,
-  kMixingDownsample,  // left out to reach the target mixture
+  kMixingDownsample,    // left out to reach the target mixture
+  kCategoryDownsample,  // left out to reach the target category shares of a [[balance]] scope
   kCount
 };
 inline constexpr size_t kNumDropReasons = static_cast<size_t>(DropReason::kCount);

@@ -91,8 +91,11 @@ nlohmann::json to_json(const toml::node* n) {
 nlohmann::json step_settings(const toml::table& root) {
   const toml::node* run = root.get("run");
   const toml::node* seed = run && run->as_table() ? run->as_table()->get("seed") : nullptr;
+  nlohmann::json prep = {{"input", to_json(root.get("input"))}, {"prep", to_json(root.get("prep"))},
+                         {"mix", to_json(root.get("mix"))}};
+  if (root.get("balance")) prep["balance"] = to_json(root.get("balance"));  // absent: hashes as before it existed
   return {{"synth", {{"synth", to_json(root.get("synth"))}}},
-          {"prep", {{"input", to_json(root.get("input"))}, {"prep", to_json(root.get("prep"))}, {"mix", to_json(root.get("mix"))}}},
+          {"prep", prep},
           {"tokenizer", {{"tokenizer", to_json(root.get("tokenizer"))}}},
           {"tokenize", {{"tokenize", to_json(root.get("tokenize"))}}},
           {"train", {{"train", to_json(root.get("train"))}, {"seed", to_json(seed)}}},
@@ -235,6 +238,7 @@ Result<PipelineConfig> parse_pipeline_config(const std::string& text, const std:
   }
   keep(data::read_prep_cleaning(root.section("prep"), "", c.prep));
   keep(data::read_prep_mix(root.section("mix"), c.prep));
+  keep(data::read_prep_balance(root, effective, where, c.prep));
   keep(read_tokenizer(root.section("tokenizer"), c.tokenizer));
   root.section("tokenize").get("val_fraction", c.tokenize.val_fraction).get("eos", c.tokenize.eos);
   // Pipeline defaults where `anvil train`'s differ: a run validates and checkpoints periodically, so an

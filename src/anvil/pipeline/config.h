@@ -1,6 +1,6 @@
 // The `anvil run` config: one TOML file describes a whole run (examples/quickstart.toml documents every
 // table). Parsing is strict (unknown or mistyped keys are errors naming the key path and line) and
-// reuses the one parser of each tool: data/prep_config.h for [[input]], [prep] and [mix],
+// reuses the one parser of each tool: data/prep_config.h for [[input]], [prep], [mix] and [[balance]],
 // train/train_config.h for the tables under [train]. `--set a.b=value` overrides are applied to the
 // TOML tree before reading. Each step's settings are also kept as canonical JSON: what its hash covers.
 #pragma once
