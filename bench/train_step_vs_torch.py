@@ -10,6 +10,12 @@ fwd_s_median + bwd_s_median over anvil's (> 1 means anvil is faster). Torch's ow
 (reported separately); anvil's bench has no optimizer step. Torch's fp32 needs OpenBLAS
 (libopenblas0-pthread, in scripts/setup.sh); with Debian's netlib reference BLAS it is ~8x slower.
 
+With --torch-openblas-openmp DIR (default: /tmp/obomp/root/usr/lib/x86_64-linux-gnu/openblas-openmp when
+it exists) the torch command also gets LD_LIBRARY_PATH=DIR: OpenBLAS's OpenMP build, which shares torch's
+libgomp pool instead of fighting it with its own pthreads (2-4x faster on 2 cores; the "obomp" variant
+behind RESULTS.md's anchors). Unpack it once, nothing installed:
+  mkdir -p /tmp/obomp && cd /tmp/obomp && apt-get download libopenblas0-openmp && dpkg -x libopenblas0-openmp_*.deb root
+
 Usage: python3 bench/train_step_vs_torch.py [--anvil build/anvil] [--configs S,M] [--precisions f32,bf16]
            [--threads 2] [--steps 5] [--warmup 2] [--torch-script /work/shared/peers/torch_gpt_train.py]
 """
@@ -18,6 +24,9 @@ import json
 import os
 import subprocess
 import sys
+
+
+from torch_peer import OBOMP_DEFAULT, torch_environment  # bench/torch_peer.py
 
 
 def last_json(text):
@@ -47,9 +56,12 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--torch-script", default="/work/shared/peers/torch_gpt_train.py")
     ap.add_argument("--python", default="/usr/bin/python3", help="a python with torch (Debian's)")
+    ap.add_argument("--torch-openblas-openmp", default=OBOMP_DEFAULT if os.path.isdir(OBOMP_DEFAULT) else "",
+                    help="run torch with OpenBLAS's OpenMP build from this directory (\"\" = Debian's pthread build)")
     a = ap.parse_args()
 
-    torch_env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    torch_env, torch_blas = torch_environment(a.torch_openblas_openmp)
+    print(f"# torch BLAS: {torch_blas}", file=sys.stderr, flush=True)
     rows = []
     for cfg in a.configs.split(","):
         for prec in a.precisions.split(","):

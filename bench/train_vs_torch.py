@@ -11,6 +11,11 @@ steps, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in its command only so 
 anvil and torch alternate (with --repeats R the order flips each repeat; the table takes the median over
 repeats). Process peak RSS of both comes from wait4() (what /usr/bin/time -f %M prints). The table is
 markdown; ratio > 1 means anvil is faster. torch's step has no gradient clipping; anvil's has clip 1.0.
+With --torch-openblas-openmp DIR (default: /tmp/obomp/root/usr/lib/x86_64-linux-gnu/openblas-openmp when
+it exists) the torch command also gets LD_LIBRARY_PATH=DIR: OpenBLAS's OpenMP build, which shares torch's
+libgomp pool instead of fighting it with its own pthreads (2-4x faster on 2 cores; the "obomp" variant
+behind RESULTS.md's anchors). Unpack it once, nothing installed:
+  mkdir -p /tmp/obomp && cd /tmp/obomp && apt-get download libopenblas0-openmp && dpkg -x libopenblas0-openmp_*.deb root
 
 Usage: /usr/bin/python3 bench/train_vs_torch.py [--anvil build/anvil] [--configs S,M] [--precisions f32,bf16]
            [--steps N (default S 30, M 10)] [--warmup 2] [--threads 2] [--repeats 1] [--mfu-peak reference]
@@ -42,6 +47,9 @@ CONFIGS = {
 SHARD_MAGIC = b"ANVLTOKS"
 SHARD_VERSION = 1
 MIB = 1024.0 * 1024.0
+
+
+from torch_peer import OBOMP_DEFAULT, torch_environment  # bench/torch_peer.py
 
 
 def write_shard(path, n_tokens, vocab, seed):
@@ -212,6 +220,8 @@ def main():
     ap.add_argument("--omp-wait-policy", default=None, help="set OMP_WAIT_POLICY for both sides (e.g. passive)")
     ap.add_argument("--torch-script", default="/work/shared/peers/torch_gpt_train.py")
     ap.add_argument("--python", default="/usr/bin/python3", help="a python with torch (Debian's)")
+    ap.add_argument("--torch-openblas-openmp", default=OBOMP_DEFAULT if os.path.isdir(OBOMP_DEFAULT) else "",
+                    help="run torch with OpenBLAS's OpenMP build from this directory (\"\" = Debian's pthread build)")
     ap.add_argument("--work-dir", default=None, help="shards, run dirs and logs (default: a temp dir, removed)")
     ap.add_argument("--json-out", default=None, help="also write the rows as JSON here")
     a = ap.parse_args()
@@ -238,7 +248,8 @@ def main():
     env = dict(os.environ)
     if a.omp_wait_policy:
         env["OMP_WAIT_POLICY"] = a.omp_wait_policy
-    torch_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    torch_env, torch_blas = torch_environment(a.torch_openblas_openmp, env)
+    print(f"# torch BLAS: {torch_blas}", file=sys.stderr, flush=True)
     work = a.work_dir or tempfile.mkdtemp(prefix="anvil_train_vs_torch_")
     os.makedirs(work, exist_ok=True)
     load_start = loadavg()
