@@ -87,17 +87,22 @@ TEST(GradCheck, CrossEntropySmoothingIgnoreIndex) {
   }
 }
 
-TEST(GradCheck, AttentionGqaWindowAlibi) {
+// Attention with GQA, windows and ALiBi; the last two cases with dropout on probabilities at a fixed seed
+// (the mask is then a constant of q, k, v, so the loss stays smooth).
+TEST(GradCheck, AttentionGqaWindowAlibiDropout) {
   struct Case {
     int64_t T, H, Hkv, D, window;
     bool alibi;
+    float dropout_p;
   };
-  for (const Case& c : {Case{6, 4, 2, 4, 0, false}, Case{7, 4, 1, 4, 3, true}, Case{5, 2, 2, 8, 0, true}}) {
+  for (const Case& c : {Case{6, 4, 2, 4, 0, false, 0.0f}, Case{7, 4, 1, 4, 3, true, 0.0f}, Case{5, 2, 2, 8, 0, true, 0.0f},
+                        Case{6, 4, 2, 4, 0, false, 0.3f}, Case{7, 4, 1, 4, 3, true, 0.5f}}) {
     const int64_t B = 2, N = B * c.T;
     std::vector<float> slopes(c.H);
     ref::alibi_slopes(slopes.data(), c.H);
     const AttentionDims dims{.B = B, .T = c.T, .H = c.H, .Hkv = c.Hkv, .D = c.D, .window = c.window,
-                             .alibi_slopes = c.alibi ? slopes.data() : nullptr};
+                             .alibi_slopes = c.alibi ? slopes.data() : nullptr, .dropout_p = c.dropout_p,
+                             .dropout_seed = 77};
     auto q = random_vec(N * c.H * c.D, 62), k = random_vec(N * c.Hkv * c.D, 63), v = random_vec(N * c.Hkv * c.D, 64);
     const auto w = random_vec(N * c.H * c.D, 65);
     std::vector<float> out(N * c.H * c.D), lse(B * c.H * c.T);
@@ -108,39 +113,10 @@ TEST(GradCheck, AttentionGqaWindowAlibi) {
     loss();
     std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
     ref::attention_backward(dq.data(), dk.data(), dv.data(), w.data(), out.data(), lse.data(), q.data(), k.data(), v.data(), dims);
-    expect_fd_gradient("attention dq", q, dq, loss, 40);
-    expect_fd_gradient("attention dk", k, dk, loss, 40);
-    expect_fd_gradient("attention dv", v, dv, loss, 40);
-  }
-}
-
-// Attention dropout with a fixed seed: the mask is a constant of q, k, v, so the loss stays smooth.
-TEST(GradCheck, AttentionDropout) {
-  struct Case {
-    int64_t T, H, Hkv, D, window;
-    bool alibi;
-    float p;
-  };
-  for (const Case& c : {Case{6, 4, 2, 4, 0, false, 0.3f}, Case{7, 4, 1, 4, 3, true, 0.5f}}) {
-    const int64_t B = 2, N = B * c.T;
-    std::vector<float> slopes(c.H);
-    ref::alibi_slopes(slopes.data(), c.H);
-    const AttentionDims dims{.B = B, .T = c.T, .H = c.H, .Hkv = c.Hkv, .D = c.D, .window = c.window,
-                             .alibi_slopes = c.alibi ? slopes.data() : nullptr, .dropout_p = c.p,
-                             .dropout_seed = 77};
-    auto q = random_vec(N * c.H * c.D, 72), k = random_vec(N * c.Hkv * c.D, 73), v = random_vec(N * c.Hkv * c.D, 74);
-    const auto w = random_vec(N * c.H * c.D, 75);
-    std::vector<float> out(N * c.H * c.D), lse(B * c.H * c.T);
-    auto loss = [&] {
-      ref::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), dims);
-      return weighted_sum(out, w);
-    };
-    loss();
-    std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
-    ref::attention_backward(dq.data(), dk.data(), dv.data(), w.data(), out.data(), lse.data(), q.data(), k.data(), v.data(), dims);
-    expect_fd_gradient("dropout attention dq", q, dq, loss, 40);
-    expect_fd_gradient("dropout attention dk", k, dk, loss, 40);
-    expect_fd_gradient("dropout attention dv", v, dv, loss, 40);
+    const std::string what = "attention (dropout " + std::to_string(c.dropout_p) + ") ";
+    expect_fd_gradient(what + "dq", q, dq, loss, 40);
+    expect_fd_gradient(what + "dk", k, dk, loss, 40);
+    expect_fd_gradient(what + "dv", v, dv, loss, 40);
   }
 }
 
