@@ -10,35 +10,43 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 14;
 
-// sign = +1 rotates by the angle, -1 by its negation.
-void rope_apply(float* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t D,
-                int64_t row_stride, RopeStyle style, float sign) {
-  const int64_t stride = row_stride ? row_stride : H * D;
+// Rotates the H heads of one row at position t; sign = +1 rotates by the angle, -1 by its negation.
+void rope_row(float* row, const float* cos, const float* sin, int64_t t, int64_t H, int64_t D, RopeStyle style,
+              float sign) {
   const int64_t half = D / 2;
-#pragma omp parallel for schedule(static) if (B * T * H * D > kParallelMin)
-  for (int64_t row = 0; row < B * T; ++row) {
-    const int64_t t = row % T;
-    const float* c = cos + t * half;
-    const float* s = sin + t * half;
-    for (int64_t h = 0; h < H; ++h) {
-      float* v = x + row * stride + h * D;
-      if (style == RopeStyle::kHalfSplit) {
+  const float* c = cos + t * half;
+  const float* s = sin + t * half;
+  for (int64_t h = 0; h < H; ++h) {
+    float* v = row + h * D;
+    if (style == RopeStyle::kHalfSplit) {
 #pragma omp simd
-        for (int64_t i = 0; i < half; ++i) {
-          const float a = v[i], b = v[i + half], sn = sign * s[i];
-          v[i] = a * c[i] - b * sn;
-          v[i + half] = a * sn + b * c[i];
-        }
-      } else {
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half], sn = sign * s[i];
+        v[i] = a * c[i] - b * sn;
+        v[i + half] = a * sn + b * c[i];
+      }
+    } else {
 #pragma omp simd
-        for (int64_t i = 0; i < half; ++i) {
-          const float a = v[2 * i], b = v[2 * i + 1], sn = sign * s[i];
-          v[2 * i] = a * c[i] - b * sn;
-          v[2 * i + 1] = a * sn + b * c[i];
-        }
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[2 * i], b = v[2 * i + 1], sn = sign * s[i];
+        v[2 * i] = a * c[i] - b * sn;
+        v[2 * i + 1] = a * sn + b * c[i];
       }
     }
   }
+}
+
+void rope_apply(float* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t D,
+                int64_t row_stride, RopeStyle style, float sign) {
+  const int64_t stride = row_stride ? row_stride : H * D;
+  // Small calls (decode: one token of one sequence) never enter an OpenMP region: even a region whose
+  // if() clause is false starts a team, which costs more than rotating a few heads.
+  if (B * T * H * D <= kParallelMin) {
+    for (int64_t row = 0; row < B * T; ++row) rope_row(x + row * stride, cos, sin, row % T, H, D, style, sign);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < B * T; ++row) rope_row(x + row * stride, cos, sin, row % T, H, D, style, sign);
 }
 
 }  // namespace
