@@ -49,6 +49,18 @@ TEST(TomlReader, ReportsEveryProblemWithItsKeyPath) {
   EXPECT_NE(m.find("unknown key 'extra'"), std::string::npos) << m;
 }
 
+TEST(TomlReader, CountsAreNonNegative) {
+  auto doc = TomlDocument::parse("n = 7\nseed = -3\n", "c.toml");
+  ASSERT_TRUE(doc.ok());
+  uint64_t n = 1, seed = 5;
+  (*doc)->root().get_count("n", n).get_count("seed", seed);
+  EXPECT_EQ(n, 7u);
+  EXPECT_EQ(seed, 5u);  // a bad value leaves the default
+  Status s = (*doc)->finish();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("'seed' = -3 must be >= 0"), std::string::npos) << s.message();
+}
+
 TEST(TomlReader, SyntaxErrorNamesLine) {
   Demo d;
   Status s = read_demo("[train]\nsteps = = 3\n", d);

@@ -44,6 +44,15 @@ class TomlSection {
     if (!has(key)) error(fmt::format("missing required key '{}'", path_of(key)));
     return get(key, out);
   }
+  // A non-negative integer into an integral field (counts, sizes, seeds); a negative one is an error.
+  template <typename T>
+  TomlSection& get_count(const char* key, T& out) {
+    int64_t v = static_cast<int64_t>(out);
+    get(key, v);
+    if (v < 0) error(fmt::format("'{}' = {} must be >= 0", path_of(key), v));
+    else out = static_cast<T>(v);
+    return *this;
+  }
   // A string that must be one of `choices`.
   TomlSection& get_choice(const char* key, std::string& out, const std::vector<std::string>& choices);
 

@@ -17,18 +17,6 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return p.empty() || fs::path(p).is_absolute() || base_dir.empty() ? p : (fs::path(base_dir) / p).string();
 }
 
-// A non-negative integer key into an unsigned field; the first range error is kept in `err`.
-template <typename T>
-void get_count(TomlSection& s, const char* key, T& out, Status& err) {
-  int64_t v = static_cast<int64_t>(out);
-  s.get(key, v);
-  if (v < 0) {
-    if (err.ok()) err = invalid_argument("[prep.config] '{}.{}' = {} must be >= 0", s.path(), key, v);
-    return;
-  }
-  out = static_cast<T>(v);
-}
-
 void get_langs(TomlSection& s, const char* key, std::vector<Lang>& out, Status& err) {
   if (!s.has(key)) return;
   std::vector<std::string> names;
@@ -50,9 +38,9 @@ void read_quality(TomlSection q, PrepConfig& c, Status& err) {
   q.get("gopher_quality", c.gopher_quality).get("gopher_repetition", c.gopher_repetition).get("c4", c.c4);
   TomlSection g = q.section("gopher");
   GopherQualityOptions& go = c.gopher_quality_options;
-  get_count(g, "min_doc_words", go.min_doc_words, err);
-  get_count(g, "max_doc_words", go.max_doc_words, err);
-  get_count(g, "min_stop_words", go.min_stop_words, err);
+  g.get_count("min_doc_words", go.min_doc_words);
+  g.get_count("max_doc_words", go.max_doc_words);
+  g.get_count("min_stop_words", go.min_stop_words);
   g.get("min_avg_word_length", go.min_avg_word_length)
       .get("max_avg_word_length", go.max_avg_word_length)
       .get("max_symbol_word_ratio", go.max_symbol_word_ratio)
@@ -73,9 +61,9 @@ void read_quality(TomlSection q, PrepConfig& c, Status& err) {
       .get("filter_javascript", co.filter_javascript)
       .get("filter_curly_bracket", co.filter_curly_bracket)
       .get("filter_policy", co.filter_policy);
-  get_count(c4, "min_words_per_line", co.min_words_per_line, err);
-  get_count(c4, "max_word_length", co.max_word_length, err);
-  get_count(c4, "min_num_sentences", co.min_num_sentences, err);
+  c4.get_count("min_words_per_line", co.min_words_per_line);
+  c4.get_count("max_word_length", co.max_word_length);
+  c4.get_count("min_num_sentences", co.min_num_sentences);
 }
 
 }  // namespace
@@ -94,7 +82,7 @@ Status read_prep_input(TomlSection in, const std::string& base_dir, PrepInput& o
       .get("language_filter", out.language_filter)
       .get("quality", out.quality)
       .get("near_dedup", out.near_dedup);
-  get_count(in, "max_record_bytes", out.reader.max_record_bytes, err);
+  in.get_count("max_record_bytes", out.reader.max_record_bytes);
   out.path = resolve(base_dir, out.path);
   out.reader.format = format == "jsonl" ? InputFormat::kJsonl : format == "text" ? InputFormat::kText : InputFormat::kAuto;
   out.reader.text_unit = unit == "file" ? TextUnit::kFile : unit == "line" ? TextUnit::kLine : TextUnit::kBlankLine;
@@ -115,7 +103,7 @@ Status read_prep_cleaning(TomlSection tables, const std::string& base_dir, PrepC
       .get("n_grams", c.minhash.n_grams)
       .get("bands", c.minhash.n_bands)
       .get("rows", c.minhash.rows_per_band);
-  get_count(dedup, "seed", c.minhash.seed, err);
+  dedup.get_count("seed", c.minhash.seed);
   if (c.minhash.n_grams < 1 || c.minhash.n_bands < 1 || c.minhash.rows_per_band < 1) {
     if (err.ok())
       err = invalid_argument("[prep.config] '{}': n_grams, bands and rows must be >= 1, got {}, {}, {}", dedup.path(),
@@ -167,7 +155,7 @@ Status read_prep_cleaning(TomlSection tables, const std::string& base_dir, PrepC
 Status read_prep_mix(TomlSection mix, PrepConfig& c) {
   Status err;
   mix.get("enabled", c.mix).get("max_epochs", c.mix_options.max_epochs);
-  get_count(mix, "seed", c.mix_options.seed, err);
+  mix.get_count("seed", c.mix_options.seed);
   if (mix.has("shares")) {
     TomlSection shares = mix.section("shares");
     c.mix_options.shares.clear();

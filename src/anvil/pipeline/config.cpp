@@ -103,17 +103,6 @@ nlohmann::json step_settings(const toml::table& root) {
           {"report", nlohmann::json::object()}};
 }
 
-template <typename T>
-void get_count(TomlSection& s, const char* key, T& out, Status& err) {
-  int64_t v = static_cast<int64_t>(out);
-  s.get(key, v);
-  if (v < 0) {
-    if (err.ok()) err = invalid_argument("'{}.{}' = {} must be >= 0", s.path(), key, v);
-    return;
-  }
-  out = static_cast<T>(v);
-}
-
 Status read_synth(TomlSection s, SynthSource& out) {
   Status err;
   std::string task = "arithmetic", style = "cot", split = "train";
@@ -123,8 +112,8 @@ Status read_synth(TomlSection s, SynthSource& out) {
       .get_choice("split", split, {"train", "eval", "all"})
       .get("group", out.group)
       .get("unique", out.options.unique);
-  get_count(s, "n", out.n, err);
-  get_count(s, "seed", out.options.seed, err);
+  s.get_count("n", out.n);
+  s.get_count("seed", out.options.seed);
   if (auto k = data::parse_task_kind(task); k.ok()) out.options.kind = *k;
   if (auto v = data::parse_style(style); v.ok()) out.options.style = *v;
   if (auto v = data::parse_split(split); v.ok()) out.options.split = *v;
@@ -136,9 +125,9 @@ Status read_synth(TomlSection s, SynthSource& out) {
 
 Status read_tokenizer(TomlSection s, TokenizerSettings& t) {
   Status err;
-  get_count(s, "vocab_size", t.vocab_size, err);
-  get_count(s, "min_frequency", t.min_frequency, err);
-  get_count(s, "max_token_length", t.max_token_length, err);
+  s.get_count("vocab_size", t.vocab_size);
+  s.get_count("min_frequency", t.min_frequency);
+  s.get_count("max_token_length", t.max_token_length);
   s.get("specials", t.specials).get_choice("pattern", t.pattern, {"gpt2", "cl100k"}).get("split_digits", t.split_digits);
   if (err.ok() && t.vocab_size < 256 + t.specials.size())
     err = invalid_argument("'tokenizer.vocab_size' = {} must hold the 256 bytes and {} special tokens", t.vocab_size,
@@ -157,7 +146,7 @@ Status read_eval(TomlSection s, EvalSettings& e) {
       .get("max_new_tokens", e.max_new_tokens)
       .get("max_new_tokens_direct", e.max_new_tokens_direct)
       .get("speed", e.speed);
-  get_count(s, "seed", e.seed, err);
+  s.get_count("seed", e.seed);
   for (const std::string& t : e.tasks) {
     if (auto spec = eval::parse_task_spec(t); !spec.ok() && err.ok())
       err = invalid_argument("'eval.tasks': {}", spec.status().message());
