@@ -60,29 +60,39 @@ void add_read_options(CLI::App* app, ReadArgs& a) {
   app->add_option("--id-field", a.id_field, "JSONL field holding the document id")->capture_default_str();
 }
 
-Status run_train(const LmArgs& a) {
-  ANVIL_ASSIGN_OR_RETURN(data::ReaderOptions ro, reader_options(a.read));
-  data::KnLm lm({.order = a.order, .force_fallback = a.fallback_discounts});
-  const auto t0 = Clock::now();
-  uint64_t n_docs = 0, n_bytes = 0;
-  Progress progress("lm train: counting", 0, "docs");
-  for (const auto& path : a.read.inputs) {
+// Every document of the inputs, in order, to `fn`; bad records are skipped and counted per file on stderr.
+template <typename Fn>
+Status for_each_document(const ReadArgs& read, const char* command, Fn&& fn) {
+  ANVIL_ASSIGN_OR_RETURN(data::ReaderOptions ro, reader_options(read));
+  for (const auto& path : read.inputs) {
     ANVIL_ASSIGN_OR_RETURN(auto reader, data::DocumentReader::open(path, ro));
     data::Document doc;
     for (;;) {
       ANVIL_ASSIGN_OR_RETURN(bool more, reader->next(doc));
       if (!more) break;
-      lm.add_text(doc.text);
-      ++n_docs, n_bytes += doc.text.size();
-      if (n_docs % 1024 == 0) {
-        progress.set_note(fmt::format("{:.1f} MB, {} words", n_bytes / 1e6, human_count(static_cast<double>(lm.vocab_size()))));
-        progress.update(n_docs);
-      }
+      fn(doc);
     }
-    const auto& st = reader->stats();
-    const uint64_t n_bad = st.n_dropped[static_cast<size_t>(data::DropReason::kBadRecord)];
-    if (n_bad > 0) std::fprintf(stderr, "anvil lm train: '%s': %llu bad records skipped\n", path.c_str(), static_cast<unsigned long long>(n_bad));
+    const uint64_t n_bad = reader->stats().n_dropped[static_cast<size_t>(data::DropReason::kBadRecord)];
+    if (n_bad > 0)
+      std::fprintf(stderr, "%s: '%s': %llu bad records skipped\n", command, path.c_str(),
+                   static_cast<unsigned long long>(n_bad));
   }
+  return ok_status();
+}
+
+Status run_train(const LmArgs& a) {
+  data::KnLm lm({.order = a.order, .force_fallback = a.fallback_discounts});
+  const auto t0 = Clock::now();
+  uint64_t n_docs = 0, n_bytes = 0;
+  Progress progress("lm train: counting", 0, "docs");
+  ANVIL_RETURN_IF_ERROR(for_each_document(a.read, "anvil lm train", [&](const data::Document& doc) {
+    lm.add_text(doc.text);
+    ++n_docs, n_bytes += doc.text.size();
+    if (n_docs % 1024 == 0) {
+      progress.set_note(fmt::format("{:.1f} MB, {} words", n_bytes / 1e6, human_count(static_cast<double>(lm.vocab_size()))));
+      progress.update(n_docs);
+    }
+  }));
   progress.finish();
   std::fprintf(stderr, "anvil lm train: estimating modified Kneser-Ney (order %d) over %llu lines\n", a.order,
                static_cast<unsigned long long>(lm.n_lines()));
@@ -101,7 +111,7 @@ Status run_train(const LmArgs& a) {
 }
 
 Status run_score(const LmArgs& a) {
-  ANVIL_ASSIGN_OR_RETURN(data::ReaderOptions ro, reader_options(a.read));
+  ANVIL_RETURN_IF_ERROR(reader_options(a.read).status());  // bad reader settings fail before the model loads
   const auto t_load = Clock::now();
   ANVIL_ASSIGN_OR_RETURN(data::ArpaLm lm, data::ArpaLm::load(a.model));
   std::fprintf(stderr, "anvil lm score: '%s': order %d, %zu words, loaded in %.1f s\n", a.model.c_str(), lm.order(),
@@ -110,25 +120,19 @@ Status run_score(const LmArgs& a) {
   uint64_t n_empty = 0, n_bytes = 0;
   Progress progress("lm score", 0, "docs");
   std::printf("id\tperplexity\ttokens\n");
-  for (const auto& path : a.read.inputs) {
-    ANVIL_ASSIGN_OR_RETURN(auto reader, data::DocumentReader::open(path, ro));
-    data::Document doc;
-    for (;;) {
-      ANVIL_ASSIGN_OR_RETURN(bool more, reader->next(doc));
-      if (!more) break;
-      const auto [lp, n] = lm.log10_prob(doc.text);
-      n_bytes += doc.text.size();
-      if (n == 0) {
-        ++n_empty;
-        std::printf("%s\t\t0\n", doc.id.c_str());
-      } else {
-        const double pp = std::pow(10.0, -lp / static_cast<double>(n));
-        pps.push_back(pp);
-        std::printf("%s\t%.1f\t%llu\n", doc.id.c_str(), pp, static_cast<unsigned long long>(n));
-      }
-      progress.update(pps.size() + n_empty);
+  ANVIL_RETURN_IF_ERROR(for_each_document(a.read, "anvil lm score", [&](const data::Document& doc) {
+    const auto [lp, n] = lm.log10_prob(doc.text);
+    n_bytes += doc.text.size();
+    if (n == 0) {
+      ++n_empty;
+      std::printf("%s\t\t0\n", doc.id.c_str());
+    } else {
+      const double pp = std::pow(10.0, -lp / static_cast<double>(n));
+      pps.push_back(pp);
+      std::printf("%s\t%.1f\t%llu\n", doc.id.c_str(), pp, static_cast<unsigned long long>(n));
     }
-  }
+    progress.update(pps.size() + n_empty);
+  }));
   progress.finish();
   std::fprintf(stderr, "anvil lm score: %zu documents scored (%.1f MB), %llu without words\n", pps.size(),
                n_bytes / 1e6, static_cast<unsigned long long>(n_empty));
