@@ -4,7 +4,8 @@
 // that cross the key-chunk boundary, strided q rows as in a fused qkv buffer), on every path of the fast
 // kernel: key blocks of 16 with tails of 1..15 keys and windows that start mid-block, head sizes of 1..8
 // 16-float chunks with partial last chunks, GQA groups walked together (and split past 8 heads), and the
-// portable loop for heads over 128 floats.
+// portable loop for heads over 128 floats. Every case runs again over an f16 copy of the cache: fast vs ref
+// on the same f16 values, and within f16 rounding of the fp32 result.
 #include <vector>
 
 #include "anvil/kernels/ops.h"
@@ -16,6 +17,7 @@ namespace {
 
 constexpr double kDecodeRtol = 1e-4;  // fp32 online softmax vs double reference / vs the flash kernel
 constexpr double kDecodeAtol = 2e-5;
+constexpr double kF16CacheTol = 4e-3;  // K and V rounded to binary16 (2^-11 relative), inputs in [-1, 1]
 
 struct DecodeCase {
   int64_t T, H, Hkv, D, window;
@@ -39,17 +41,26 @@ void run_case(const DecodeCase& c) {
   std::vector<float> want(c.T * QD), lse(c.H * c.T);
   ops::attention_forward(want.data(), lse.data(), q, k, v, full);
 
-  std::vector<float> fast(c.T * QD), ref_out(c.T * QD);
+  // The same buffer in f16: the cache an Engine with kv_dtype F16 holds.
+  std::vector<f16_t> qkv16(qkv.size());
+  ref::f32_to_f16(qkv16.data(), qkv.data(), static_cast<int64_t>(qkv.size()));
+  const f16_t *k16 = qkv16.data() + QD, *v16 = qkv16.data() + QD + KVD;
+
+  std::vector<float> fast(c.T * QD), ref_out(c.T * QD), fast16(c.T * QD), ref16(c.T * QD);
   auto step = [&](int64_t pos0, int64_t n) {
     const DecodeAttentionDims d{.T_new = n, .pos0 = pos0, .H = c.H, .Hkv = c.Hkv, .D = c.D, .q_row_stride = QKV,
                                 .kv_row_stride = QKV, .window = c.window, .alibi_slopes = sl};
     ops::attention_decode(fast.data() + pos0 * QD, q + pos0 * QKV, k, v, d);
     ref::attention_decode(ref_out.data() + pos0 * QD, q + pos0 * QKV, k, v, d);
+    ops::attention_decode(fast16.data() + pos0 * QD, q + pos0 * QKV, k16, v16, d);
+    ref::attention_decode(ref16.data() + pos0 * QD, q + pos0 * QKV, k16, v16, d);
   };
   step(0, c.prefill);
   for (int64_t t = c.prefill; t < c.T; ++t) step(t, 1);
   expect_close("decode fast vs ref", fast, ref_out, kDecodeRtol, kDecodeAtol);
   expect_close("decode vs full attention_forward", fast, want, kDecodeRtol, kDecodeAtol);
+  expect_close("f16 cache: fast vs ref", fast16, ref16, kDecodeRtol, kDecodeAtol);
+  expect_close("f16 cache vs fp32 cache", fast16, fast, kF16CacheTol, kF16CacheTol);
 }
 
 TEST(AttentionDecode, MatchesRefAndFullSequence) {

@@ -1,6 +1,8 @@
 // anvil::ops against anvil::ref for GEMM, element-wise ops, activations, norms, softmax, cross-entropy,
 // on random inputs over odd and even sizes, forward and backward (accumulating outputs pre-filled).
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "anvil/kernels/ops.h"
@@ -82,6 +84,25 @@ TEST(OpsVsRef, Bf16RoundingIsExactRne) {
   ref::f32_to_bf16(want.data(), x.data(), static_cast<int64_t>(x.size()));
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i].bits, want[i].bits) << "element " << i << " = " << x[i];
   EXPECT_EQ(bf16_to_f32(got[2]), 1.0f);
+}
+
+TEST(OpsVsRef, F16RoundingIsExactRne) {
+  std::vector<float> x = random_vec(70001, 11, -70000.0f, 70000.0f);  // past 65504: overflows to inf
+  const float specials[] = {std::numeric_limits<float>::infinity(), -0.0f, 1.0f + 1.0f / 2048.0f /* tie: to 1 */,
+                            65519.0f /* max finite */, 65520.0f /* inf */, 1e-5f /* subnormal */, 3e-8f /* to 0 */,
+                            6.1035156e-05f /* smallest normal */, -2.9802322e-08f /* tie with 2^-25: to -0 */};
+  std::copy(std::begin(specials), std::end(specials), x.begin());
+  for (size_t i = 100; i < 400; ++i) x[i] = std::ldexp(x[i] / 70000.0f, -static_cast<int>(i % 30));  // tiny values
+  for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{33}, static_cast<int64_t>(x.size())}) {
+    std::vector<f16_t> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+    ops::f32_to_f16(got.data(), x.data(), n);
+    ref::f32_to_f16(want.data(), x.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i].bits, want[i].bits) << "element " << i << " = " << x[i];
+  }
+  std::vector<f16_t> nan(1);
+  const float qnan = std::numeric_limits<float>::quiet_NaN();
+  ops::f32_to_f16(nan.data(), &qnan, 1);
+  EXPECT_TRUE(std::isnan(f16_to_f32(nan[0])));
 }
 
 TEST(OpsVsRef, ElementwiseAndBias) {

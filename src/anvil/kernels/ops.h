@@ -58,6 +58,7 @@ void scale_inplace(float* x, float s, int64_t n);                     // x *= s
 void add_bias(float* out, const float* bias, int64_t N, int64_t C);   // out(N,C) += bias(C)
 void bias_backward(float* dbias, const float* dout, int64_t N, int64_t C);  // dbias(C) += sum_rows dout
 void f32_to_bf16(bf16_t* out, const float* in, int64_t n);            // round to nearest even
+void f32_to_f16(f16_t* out, const float* in, int64_t n);              // round to nearest even, inf past 65504
 
 // ---- activations -----------------------------------------------------------------------------
 void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx);
@@ -150,6 +151,9 @@ struct DecodeAttentionDims {
 namespace ops {
 // Parallel over (new query, head); keys streamed in chunks with an online softmax (no allocation).
 void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      const DecodeAttentionDims& dims);
+// The same over an f16 cache (keys and values widened to fp32 as they are read; the arithmetic is fp32).
+void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
                       const DecodeAttentionDims& dims);
 }  // namespace ops
 }  // namespace anvil

@@ -6,7 +6,8 @@
 // of scores, one vectorised max / exp over the block (online softmax: running max m, running sum l, output
 // rescaled by exp(m_old - m_new) once per block), then the V accumulation with the output in registers.
 // Other builds and D > 128 run a portable per-head loop (the same online softmax, OpenMP simd). Small
-// calls never enter an OpenMP region. Semantics: ops.h DecodeAttentionDims; the oracle is
+// calls never enter an OpenMP region. The cache is fp32 or f16 (halving the bytes a decode step reads;
+// vcvtph2ps widens each 16-value slice as it is loaded, so the arithmetic is the same fp32 either way). Semantics: ops.h DecodeAttentionDims; the oracle is
 // ref/ref_attention_decode.cpp. GCC 12 flags the _mm512_undefined_ps() inside its own shuffle/unpack
 // intrinsics as (maybe) uninitialised (GCC PR 105593); the pragmas precede every include.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -24,15 +25,20 @@ namespace {
 constexpr int64_t kChunkK = 256;                        // portable path: keys per online-softmax step
 constexpr int64_t kParallelMinWork = int64_t{1} << 19;  // multiply-adds below which one thread runs it
 
-inline float dot(const float* a, const float* b, int64_t n) {
+inline float widen(float x) { return x; }
+inline float widen(f16_t x) { return f16_to_f32(x); }
+
+template <typename T>
+inline float dot(const float* a, const T* b, int64_t n) {
   float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-  for (int64_t e = 0; e < n; ++e) acc += a[e] * b[e];
+  for (int64_t e = 0; e < n; ++e) acc += a[e] * widen(b[e]);
   return acc;
 }
 
 // Portable: out (D) = softmax over the visible keys of query position i, head h, times their values.
-void attend_one(float* o, const float* qv, const float* k_cache, const float* v_cache, int64_t i, int64_t hk,
+template <typename T>
+void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, int64_t i, int64_t hk,
                 float slope, float scale, const DecodeAttentionDims& d, int64_t ks) {
   const int64_t D = d.D;
   const int64_t j_begin = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0, j_end = i + 1;
@@ -54,9 +60,9 @@ void attend_one(float* o, const float* qv, const float* k_cache, const float* v_
     }
     for (int64_t jj = 0; jj < nk; ++jj) {
       const float p = s[jj];
-      const float* vj = v_cache + (j0 + jj) * ks + hk * D;
+      const T* vj = v_cache + (j0 + jj) * ks + hk * D;
 #pragma omp simd
-      for (int64_t e = 0; e < D; ++e) o[e] += p * vj[e];
+      for (int64_t e = 0; e < D; ++e) o[e] += p * widen(vj[e]);
     }
     m = m_new;
   }
@@ -65,7 +71,8 @@ void attend_one(float* o, const float* qv, const float* k_cache, const float* v_
   for (int64_t e = 0; e < D; ++e) o[e] *= inv;
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define ANVIL_DECODE_AVX512 1
 
 constexpr int kLanes = 16;
 constexpr int64_t kBlockK = 16;  // keys per block: one vector of scores
@@ -88,6 +95,10 @@ inline __m512 transpose_sum16(const __m512 (&a)[kLanes]) {
   return _mm512_add_ps(_mm512_shuffle_f32x4(e01, e23, 0x88), _mm512_shuffle_f32x4(e01, e23, 0xDD));
 }
 
+// 16 cache values (masked lanes read as 0) as fp32.
+inline __m512 load16(__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 load16(__mmask16 m, const f16_t* p) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+
 inline float reduce_max(__m512 x) {
   x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0x4E));
   x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0xB1));
@@ -104,8 +115,8 @@ inline float reduce_add(__m512 x) {
 
 // Heads h0 .. h0+n_heads-1 (all of kv head hk) of the query at position i: out and q point at head h0's
 // D floats (heads contiguous). out holds the unnormalised output between blocks.
-template <int NC>
-void attend_group(float* out, const float* q, const float* k_cache, const float* v_cache, int64_t i, int64_t hk,
+template <int NC, typename T>
+void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache, int64_t i, int64_t hk,
                   int64_t h0, int n_heads, float scale, const DecodeAttentionDims& d, int64_t ks) {
   const int64_t D = d.D;
   const int64_t j_begin = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0, j_end = i + 1;
@@ -117,8 +128,8 @@ void attend_group(float* out, const float* q, const float* k_cache, const float*
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, j_end - j0);
     const __mmask16 valid = static_cast<__mmask16>((1u << nk) - 1u);
-    const float* kb = k_cache + j0 * ks + hk * D;
-    const float* vb = v_cache + j0 * ks + hk * D;
+    const T* kb = k_cache + j0 * ks + hk * D;
+    const T* vb = v_cache + j0 * ks + hk * D;
     const __m512 pos = _mm512_add_ps(iota, _mm512_set1_ps(static_cast<float>(j0 - i)));  // j - i
     for (int g = 0; g < n_heads; ++g) {
       const float* qg = q + g * D;
@@ -128,13 +139,13 @@ void attend_group(float* out, const float* q, const float* k_cache, const float*
       for (int c = 0; c < NC; ++c) qv[c] = _mm512_maskz_loadu_ps(c == NC - 1 ? last : 0xFFFF, qg + c * kLanes);
       // Keys past the block's end repeat its last key (in bounds); their scores are masked to -inf.
       __m512 acc[kLanes];
-      const float* kj = kb;
+      const T* kj = kb;
 #pragma GCC unroll 16
       for (int jj = 0; jj < kLanes; ++jj) {
-        acc[jj] = _mm512_mul_ps(qv[0], _mm512_maskz_loadu_ps(NC == 1 ? last : 0xFFFF, kj));
+        acc[jj] = _mm512_mul_ps(qv[0], load16(NC == 1 ? last : 0xFFFF, kj));
 #pragma GCC unroll 8
         for (int c = 1; c < NC; ++c)
-          acc[jj] = _mm512_fmadd_ps(qv[c], _mm512_maskz_loadu_ps(c == NC - 1 ? last : 0xFFFF, kj + c * kLanes), acc[jj]);
+          acc[jj] = _mm512_fmadd_ps(qv[c], load16(c == NC - 1 ? last : 0xFFFF, kj + c * kLanes), acc[jj]);
         kj += jj + 1 < nk ? ks : 0;
       }
       const float slope = d.alibi_slopes ? d.alibi_slopes[h0 + g] : 0.0f;
@@ -156,16 +167,16 @@ void attend_group(float* out, const float* q, const float* k_cache, const float*
                               : _mm512_mul_ps(av, _mm512_maskz_loadu_ps(c == NC - 1 ? last : 0xFFFF, og + c * kLanes));
         o1[c] = _mm512_setzero_ps();
       }
-      const float* vj = vb;  // as for the keys: rows past the end repeat the last (p = 0 there)
+      const T* vj = vb;  // as for the keys: rows past the end repeat the last (p = 0 there)
 #pragma GCC unroll 16
       for (int jj = 0; jj < kLanes; jj += 2) {
-        const float* vj1 = vj + (jj + 1 < nk ? ks : 0);
+        const T* vj1 = vj + (jj + 1 < nk ? ks : 0);
         const __m512 pa = _mm512_set1_ps(p[jj]), pb = _mm512_set1_ps(p[jj + 1]);
 #pragma GCC unroll 8
         for (int c = 0; c < NC; ++c) {
           const __mmask16 cm = c == NC - 1 ? last : 0xFFFF;
-          o0[c] = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(cm, vj + c * kLanes), o0[c]);
-          o1[c] = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(cm, vj1 + c * kLanes), o1[c]);
+          o0[c] = _mm512_fmadd_ps(pa, load16(cm, vj + c * kLanes), o0[c]);
+          o1[c] = _mm512_fmadd_ps(pb, load16(cm, vj1 + c * kLanes), o1[c]);
         }
         vj = vj1 + (jj + 2 < nk ? ks : 0);
       }
@@ -180,26 +191,28 @@ void attend_group(float* out, const float* q, const float* k_cache, const float*
   }
 }
 
-using GroupKernel = void (*)(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, int, float,
+template <typename T>
+using GroupKernel = void (*)(float*, const float*, const T*, const T*, int64_t, int64_t, int64_t, int, float,
                              const DecodeAttentionDims&, int64_t);
-constexpr GroupKernel kGroupKernels[kMaxChunks] = {attend_group<1>, attend_group<2>, attend_group<3>, attend_group<4>,
-                                                   attend_group<5>, attend_group<6>, attend_group<7>, attend_group<8>};
+template <typename T>
+constexpr GroupKernel<T> kGroupKernels[kMaxChunks] = {
+    attend_group<1, T>, attend_group<2, T>, attend_group<3, T>, attend_group<4, T>,
+    attend_group<5, T>, attend_group<6, T>, attend_group<7, T>, attend_group<8, T>};
 
 #endif
 
-}  // namespace
-
-void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
-                      const DecodeAttentionDims& d) {
+template <typename T>
+void attention_decode_impl(float* out, const float* q, const T* k_cache, const T* v_cache,
+                           const DecodeAttentionDims& d) {
   const int64_t qs = d.q_row_stride ? d.q_row_stride : d.H * d.D;
   const int64_t ks = d.kv_row_stride ? d.kv_row_stride : d.Hkv * d.D;
   const int64_t group = d.H / d.Hkv;
   const float scale = d.scale != 0.0f ? d.scale : 1.0f / std::sqrt(static_cast<float>(d.D));
   const int64_t n_keys = d.window > 0 ? std::min(d.window, d.pos0 + d.T_new) : d.pos0 + d.T_new;
-#if defined(__AVX512F__)
+#if defined(ANVIL_DECODE_AVX512)
   if (d.D <= kMaxChunks * kLanes) {
     // Tasks: (new query, kv head, sub-group of at most kMaxGroup of its query heads).
-    const GroupKernel kernel = kGroupKernels[(d.D + kLanes - 1) / kLanes - 1];
+    const GroupKernel<T> kernel = kGroupKernels<T>[(d.D + kLanes - 1) / kLanes - 1];
     const int64_t n_sub = (group + kMaxGroup - 1) / kMaxGroup, per_t = d.Hkv * n_sub, n_tasks = d.T_new * per_t;
     auto run = [&](int64_t task) {
       const int64_t t = task / per_t, hk = task % per_t / n_sub, sub = task % n_sub;
@@ -231,6 +244,18 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
   } else {
     for (int64_t task = n_tasks - 1; task >= 0; --task) run(task);
   }
+}
+
+}  // namespace
+
+void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      const DecodeAttentionDims& d) {
+  attention_decode_impl(out, q, k_cache, v_cache, d);
+}
+
+void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
+                      const DecodeAttentionDims& d) {
+  attention_decode_impl(out, q, k_cache, v_cache, d);
 }
 
 }  // namespace anvil::ops

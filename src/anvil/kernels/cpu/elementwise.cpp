@@ -1,7 +1,11 @@
-// Element-wise ops, bias add/backward, fp32 -> bf16 rounding and inverted dropout (anvil::ops).
+// Element-wise ops, bias add/backward, fp32 -> bf16 / f16 rounding and inverted dropout (anvil::ops).
 // All are OpenMP-parallel vector loops; results do not depend on the thread count (bias_backward sums
 // each column in row order inside one thread; dropout masks come from the counter hash in dropout_hash.h).
 #include <algorithm>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "anvil/kernels/cpu/parallel.h"
 #include "anvil/kernels/dropout_hash.h"
@@ -59,6 +63,25 @@ void f32_to_bf16(bf16_t* out, const float* in, int64_t n) {
     const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
     out[i].bits = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
   }
+}
+
+// vcvtps2ph with round-to-nearest-even gives IEEE binary16 exactly as anvil::f32_to_f16 does (subnormals,
+// overflow to inf); only a NaN's payload may differ (it stays a NaN). Callers convert rows of a few hundred
+// floats (a KV-cache row), so this runs in the calling thread. (The maskz form: GCC 12's unmasked one
+// trips -Wmaybe-uninitialized on its own _mm256_undefined_si256, GCC PR 105593.)
+void f32_to_f16(f16_t* out, const float* in, int64_t n) {
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_maskz_cvtps_ph(0xFFFF, _mm512_loadu_ps(in + i), kRound));
+  if (i < n) {
+    const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm256_mask_storeu_epi16(out + i, m, _mm512_maskz_cvtps_ph(m, _mm512_maskz_loadu_ps(m, in + i), kRound));
+  }
+#else
+  for (int64_t i = 0; i < n; ++i) out[i] = anvil::f32_to_f16(in[i]);
+#endif
 }
 
 void dropout_forward(float* x, uint8_t* mask, int64_t n, float p, uint64_t seed) {

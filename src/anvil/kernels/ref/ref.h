@@ -25,6 +25,7 @@ void scale_inplace(float* x, float s, int64_t n);                     // x *= s
 void add_bias(float* out, const float* bias, int64_t N, int64_t C);   // out(N,C) += bias(C)
 void bias_backward(float* dbias, const float* dout, int64_t N, int64_t C);  // dbias(C) += sum_rows dout
 void f32_to_bf16(bf16_t* out, const float* in, int64_t n);            // round to nearest even
+void f32_to_f16(f16_t* out, const float* in, int64_t n);              // round to nearest even
 
 // ---- activations -----------------------------------------------------------------------------
 void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx);
@@ -100,5 +101,7 @@ void dropout_backward(float* dx, const uint8_t* mask, int64_t n, float p);  // d
 // ---- attention over a KV cache (inference): see ops.h DecodeAttentionDims -------------------------
 namespace anvil::ref {
 void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      const DecodeAttentionDims& dims);
+void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
                       const DecodeAttentionDims& dims);
 }  // namespace anvil::ref

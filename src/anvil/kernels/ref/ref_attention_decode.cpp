@@ -1,6 +1,7 @@
 // Reference attention of new queries over a KV cache (ops.h DecodeAttentionDims): for each query the
 // full score row over its visible keys in double, softmax, weighted sum of values. The oracle for
 // ops::attention_decode; tests also tie it to attention_forward (prefill + decode = full sequence).
+// An f16 cache is read exactly (every binary16 value is a double).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -8,9 +9,13 @@
 #include "anvil/kernels/ref/ref.h"
 
 namespace anvil::ref {
+namespace {
 
-void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
-                      const DecodeAttentionDims& d) {
+inline double widen(float x) { return x; }
+inline double widen(f16_t x) { return f16_to_f32(x); }
+
+template <typename T>
+void attention_decode_impl(float* out, const float* q, const T* k_cache, const T* v_cache, const DecodeAttentionDims& d) {
   const int64_t qs = d.q_row_stride ? d.q_row_stride : d.H * d.D;
   const int64_t ks = d.kv_row_stride ? d.kv_row_stride : d.Hkv * d.D;
   const int64_t group = d.H / d.Hkv;
@@ -24,9 +29,9 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
       p.assign(static_cast<size_t>(i - j0 + 1), 0.0);
       double mx = -INFINITY;
       for (int64_t j = j0; j <= i; ++j) {
-        const float* kj = k_cache + j * ks + hk * d.D;
+        const T* kj = k_cache + j * ks + hk * d.D;
         double s = 0.0;
-        for (int64_t e = 0; e < d.D; ++e) s += static_cast<double>(qi[e]) * kj[e];
+        for (int64_t e = 0; e < d.D; ++e) s += static_cast<double>(qi[e]) * widen(kj[e]);
         s *= scale;
         if (d.alibi_slopes) s += static_cast<double>(d.alibi_slopes[h]) * static_cast<double>(j - i);
         p[static_cast<size_t>(j - j0)] = s;
@@ -36,14 +41,26 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
       for (double& x : p) sum += x = std::exp(x - mx);
       std::fill(o.begin(), o.end(), 0.0);
       for (int64_t j = j0; j <= i; ++j) {
-        const float* vj = v_cache + j * ks + hk * d.D;
+        const T* vj = v_cache + j * ks + hk * d.D;
         const double w = p[static_cast<size_t>(j - j0)] / sum;
-        for (int64_t e = 0; e < d.D; ++e) o[static_cast<size_t>(e)] += w * vj[e];
+        for (int64_t e = 0; e < d.D; ++e) o[static_cast<size_t>(e)] += w * widen(vj[e]);
       }
       float* oi = out + (t * d.H + h) * d.D;
       for (int64_t e = 0; e < d.D; ++e) oi[e] = static_cast<float>(o[static_cast<size_t>(e)]);
     }
   }
+}
+
+}  // namespace
+
+void attention_decode(float* out, const float* q, const float* k_cache, const float* v_cache,
+                      const DecodeAttentionDims& d) {
+  attention_decode_impl(out, q, k_cache, v_cache, d);
+}
+
+void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
+                      const DecodeAttentionDims& d) {
+  attention_decode_impl(out, q, k_cache, v_cache, d);
 }
 
 }  // namespace anvil::ref

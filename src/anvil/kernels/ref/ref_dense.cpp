@@ -84,6 +84,9 @@ void bias_backward(float* dbias, const float* dout, int64_t N, int64_t C) {
 void f32_to_bf16(bf16_t* out, const float* in, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = anvil::f32_to_bf16(in[i]);
 }
+void f32_to_f16(f16_t* out, const float* in, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = anvil::f32_to_f16(in[i]);
+}
 
 void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx) {
   for (int64_t i = 0; i < n; ++i) {
