@@ -4,6 +4,8 @@
 // top_logprobs in both APIs' shapes.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "anvil/serve/openai.h"
@@ -275,6 +277,46 @@ TEST(OpenAiJson, StreamChunks) {
   EXPECT_EQ(partial["choices"][0]["logprobs"]["content"][0]["token"], "\xef\xbf\xbd");
   EXPECT_EQ(partial["choices"][0]["logprobs"]["content"][0]["bytes"], json({0xe2, 0x82}));
   EXPECT_EQ(kSseDone, "data: [DONE]\n\n");
+}
+
+// The hot streamed chunk is written without nlohmann; it must give the reference's bytes exactly, for
+// strings needing every kind of escape (and invalid UTF-8, replaced) and for awkward floats.
+TEST(OpenAiJson, FastTextChunkEqualsTheJsonReference) {
+  const std::vector<std::string> texts = {
+      "", "plain text", "quote \" backslash \\ slash /", std::string("nul \0 and \x01\x1f\x7f", 11),
+      "\b\t\n\f\r", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "half \xe2\x82", "\xff\xfe bad", "\xc0\xaf overlong",
+      "\xed\xa0\x80 surrogate", "bytes:\\x80"};
+  const std::vector<float> values = {0.0f, -0.0f, -0.5f, -1e-7f, -123.456f, -3.4e38f, -1.0f / 3.0f,
+                                     -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                                     -1e-45f, -2.0f};
+  std::vector<TokenLogprob> lps;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    TokenLogprob t{.token = texts[i], .logprob = values[i % values.size()]};
+    for (size_t k = 0; k < i % 3; ++k)
+      t.top.push_back({.token = texts[(i + k + 1) % texts.size()], .logprob = values[(i + k) % values.size()]});
+    lps.push_back(std::move(t));
+  }
+  const std::vector<TokenLogprob> no_top = {{"a", -0.25f}, {"\xe2\x82", -1.5f}, {"\"", -0.0f}};
+  int n_checked = 0;
+  for (const ApiKind kind : {ApiKind::kCompletion, ApiKind::kChat})
+    for (const std::string& id : {std::string("cmpl-1"), std::string("id \"q\" \\ \x01")})
+      for (const int64_t n_top : {0, 2})
+        for (const bool usage : {false, true})
+          for (const std::vector<TokenLogprob>* lp : {static_cast<const std::vector<TokenLogprob>*>(nullptr),
+                                                      &no_top, &static_cast<const std::vector<TokenLogprob>&>(lps)})
+            for (const std::string& text : texts) {
+              const ResponseMeta meta{.id = id, .model = "m\xc3\xa9\t", .created = 1764385200123, .top_logprobs = n_top};
+              const size_t offset = 12345678901ULL;
+              EXPECT_EQ(sse_text_chunk(kind, meta, text, lp, offset, usage),
+                        sse_text_chunk_reference(kind, meta, text, lp, offset, usage))
+                  << "kind " << static_cast<int>(kind) << " text '" << text << "'";
+              ++n_checked;
+            }
+  EXPECT_EQ(n_checked, 2 * 2 * 2 * 2 * 3 * static_cast<int>(texts.size()));
+  // Appending keeps what the buffer held.
+  std::string out = "keep";
+  append_sse_text_chunk(out, ApiKind::kChat, {.id = "x", .model = "m"}, "hi", nullptr, 0, false);
+  EXPECT_EQ(out, "keep" + sse_text_chunk_reference(ApiKind::kChat, {.id = "x", .model = "m"}, "hi", nullptr, 0, false));
 }
 
 TEST(OpenAiJson, Models) {

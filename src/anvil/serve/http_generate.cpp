@@ -34,6 +34,10 @@ struct Generation {
   std::shared_ptr<EventChannel> channel = std::make_shared<EventChannel>();
 
   bool role_sent = false, saw_token = false, finished = false, ended = false;
+  // provide()'s buffers, kept between calls so a streamed token costs no allocations.
+  std::string out_buf, text_buf;
+  std::vector<TimedEvent> event_buf;
+  std::vector<TokenLogprob> lp_buf;
   double last_token_s = 0.0;
   size_t streamed_bytes = 0;
   infer::StreamEvent final_event;
@@ -87,17 +91,20 @@ struct Generation {
   // SSE provider: one call per batch of events; false ends the response (client gone).
   bool provide(httplib::DataSink& sink) {
     if (finished) return false;  // not reached: the stream ended with sink.done()
-    std::string out;
+    std::string& out = out_buf;
+    out.clear();
     if (kind == ApiKind::kChat && !role_sent) out += sse_role_chunk(meta, include_usage);
     role_sent = true;
-    std::vector<TimedEvent> events;
-    channel->pop_all(events);
-    std::string text;
-    std::vector<TokenLogprob> lps;
-    for (const TimedEvent& te : events)
+    channel->pop_all(event_buf);
+    std::string& text = text_buf;
+    std::vector<TokenLogprob>& lps = lp_buf;
+    text.clear();
+    lps.clear();
+    for (const TimedEvent& te : event_buf)
       if (consume(te, text, lps)) break;
     if (!text.empty() || !lps.empty()) {
-      out += sse_text_chunk(kind, meta, text, logprobs ? &lps : nullptr, prompt_bytes + streamed_bytes, include_usage);
+      append_sse_text_chunk(out, kind, meta, text, logprobs ? &lps : nullptr, prompt_bytes + streamed_bytes,
+                            include_usage);
       streamed_bytes += text.size();
     }
     int status = 200;

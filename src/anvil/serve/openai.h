@@ -111,8 +111,16 @@ std::string response_body(ApiKind kind, const ResponseMeta& meta, const Completi
 // as OpenAI does when stream_options.include_usage is set.
 std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage);  // chat only: delta {role, content ""}
 // A text delta; `logprobs` (with `text_offset` = bytes already streamed + the prompt's) when asked.
+// The per-token hot path: written straight into `out` (appended; reuse its capacity), byte for byte what
+// sse_text_chunk_reference's nlohmann::ordered_json dump gives (openai_test checks it on awkward strings
+// and numbers); completions' top_logprobs objects are built by the reference.
+void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& meta, std::string_view text,
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage);
 std::string sse_text_chunk(ApiKind kind, const ResponseMeta& meta, std::string_view text,
                            const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage);
+std::string sse_text_chunk_reference(ApiKind kind, const ResponseMeta& meta, std::string_view text,
+                                     const std::vector<TokenLogprob>* logprobs, size_t text_offset,
+                                     bool include_usage);
 std::string sse_finish_chunk(ApiKind kind, const ResponseMeta& meta, infer::FinishReason finish, bool include_usage);
 std::string sse_usage_chunk(ApiKind kind, const ResponseMeta& meta, int64_t n_prompt, int64_t n_completion);
 std::string sse_error_chunk(const ApiError& e);

@@ -2,7 +2,13 @@
 // Keys keep OpenAI's order (ordered_json); text that is not valid UTF-8 (a token holding part of a
 // character) is written with U+FFFD instead of failing (completions logprobs name such a token
 // "bytes:\xNN..." instead). Shapes: the API reference's "completion object", "chat completion object" and
-// "chat completion chunk object", logprobs with top_logprobs included.
+// "chat completion chunk object", logprobs with top_logprobs included. The streamed text chunk, written once
+// per token per stream, is also written without building a json tree (append_sse_text_chunk): the same
+// bytes, with strings escaped as nlohmann's dump does and numbers through its own to_chars.
+#include <array>
+#include <cmath>
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 #include "anvil/serve/openai.h"
@@ -92,6 +98,114 @@ ojson chat_logprobs(const std::vector<TokenLogprob>& lps) {
   return {{"content", content}};
 }
 
+// A JSON string literal as dump() writes it (ensure_ascii off): well-formed UTF-8 is escaped here (quote,
+// backslash and control characters; \b \t \n \f \r by name, the others as \u00xx); anything else goes through
+// nlohmann's serializer, which replaces invalid bytes with U+FFFD.
+void append_json_string(std::string& out, std::string_view s) {
+  if (!valid_utf8(s)) {
+    out += dump(ojson(std::string(s)));
+    return;
+  }
+  out += '"';
+  size_t run = 0;  // start of the bytes not yet copied
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        constexpr char kHex[] = "0123456789abcdef";
+        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out.append(esc, sizeof(esc));
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+// A number as dump() writes a float (json stores it as a double): null when not finite.
+void append_json_number(std::string& out, double x) {
+  if (!std::isfinite(x)) {
+    out += "null";
+    return;
+  }
+  std::array<char, 64> buf;
+  const char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), x);
+  out.append(buf.data(), static_cast<size_t>(end - buf.data()));
+}
+
+template <typename Int>
+void append_json_int(std::string& out, Int v) {
+  fmt::format_to(std::back_inserter(out), "{}", v);
+}
+
+void append_byte_array(std::string& out, std::string_view s) {
+  out += '[';
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_int(out, static_cast<int>(static_cast<unsigned char>(s[i])));
+  }
+  out += ']';
+}
+
+// chat_logprobs(lps) written directly.
+void append_chat_logprobs(std::string& out, const std::vector<TokenLogprob>& lps) {
+  out += "{\"content\":[";
+  for (size_t i = 0; i < lps.size(); ++i) {
+    const TokenLogprob& t = lps[i];
+    if (i > 0) out += ',';
+    out += "{\"token\":";
+    append_json_string(out, t.token);
+    out += ",\"logprob\":";
+    append_json_number(out, t.logprob);
+    out += ",\"bytes\":";
+    append_byte_array(out, t.token);
+    out += ",\"top_logprobs\":[";
+    for (size_t k = 0; k < t.top.size(); ++k) {
+      if (k > 0) out += ',';
+      out += "{\"token\":";
+      append_json_string(out, t.top[k].token);
+      out += ",\"logprob\":";
+      append_json_number(out, t.top[k].logprob);
+      out += ",\"bytes\":";
+      append_byte_array(out, t.top[k].token);
+      out += '}';
+    }
+    out += "]}";
+  }
+  out += "]}";
+}
+
+// completion_logprobs(lps, text_offset, 0) written directly (top_logprobs null).
+void append_completion_logprobs(std::string& out, const std::vector<TokenLogprob>& lps, size_t text_offset) {
+  out += "{\"tokens\":[";
+  for (size_t i = 0; i < lps.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, completion_token(lps[i].token));
+  }
+  out += "],\"token_logprobs\":[";
+  for (size_t i = 0; i < lps.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_number(out, lps[i].logprob);
+  }
+  out += "],\"top_logprobs\":null,\"text_offset\":[";
+  for (size_t i = 0; i < lps.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_int(out, text_offset);
+    text_offset += lps[i].token.size();
+  }
+  out += "]}";
+}
+
 ojson chunk_head(ApiKind kind, const ResponseMeta& meta) {
   return {{"id", meta.id},
           {"object", kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
@@ -157,8 +271,47 @@ std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage) {
   return sse(j);
 }
 
+void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& meta, std::string_view text,
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage) {
+  if (logprobs && kind == ApiKind::kCompletion && meta.top_logprobs > 0) {  // {token: logprob} objects
+    out += sse_text_chunk_reference(kind, meta, text, logprobs, text_offset, include_usage);
+    return;
+  }
+  const bool chat = kind == ApiKind::kChat;
+  out += "data: {\"id\":";
+  append_json_string(out, meta.id);
+  out += chat ? ",\"object\":\"chat.completion.chunk\",\"created\":" : ",\"object\":\"text_completion\",\"created\":";
+  append_json_int(out, meta.created);
+  out += ",\"model\":";
+  append_json_string(out, meta.model);
+  if (chat) {
+    out += ",\"choices\":[{\"index\":0,\"delta\":{\"content\":";
+    append_json_string(out, text);
+    out += "},\"logprobs\":";
+    if (logprobs) append_chat_logprobs(out, *logprobs);
+    else out += "null";
+  } else {
+    out += ",\"choices\":[{\"text\":";
+    append_json_string(out, text);
+    out += ",\"index\":0,\"logprobs\":";
+    if (logprobs) append_completion_logprobs(out, *logprobs, text_offset);
+    else out += "null";
+  }
+  out += ",\"finish_reason\":null}]";
+  if (include_usage) out += ",\"usage\":null";
+  out += "}\n\n";
+}
+
 std::string sse_text_chunk(ApiKind kind, const ResponseMeta& meta, std::string_view text,
                            const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage) {
+  std::string out;
+  append_sse_text_chunk(out, kind, meta, text, logprobs, text_offset, include_usage);
+  return out;
+}
+
+std::string sse_text_chunk_reference(ApiKind kind, const ResponseMeta& meta, std::string_view text,
+                                     const std::vector<TokenLogprob>* logprobs, size_t text_offset,
+                                     bool include_usage) {
   ojson j = chunk_head(kind, meta);
   ojson choice;
   if (kind == ApiKind::kChat) {
