@@ -4,18 +4,23 @@
 // row (the gaps hold NaN), never writing past `out`; and batch invariance: a row's output is bit-identical
 // whatever the number of rows in the call and whichever other rows share it — and its consequence in
 // Engine: a sequence decoded alone or batched with up to 15 others gets bit-identical logits (rows past 8
-// run as a second pass over cache-hot weights: same per-row arithmetic).
+// run as a second pass over cache-hot weights: same per-row arithmetic). The fused forms (small_linears,
+// small_linear_add, small_swiglu_mlp) give bit-identical results to the unfused calls they replace, at
+// 1, 2 and 3 threads (so the work splits differ), never writing outside their outputs.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "anvil/base/rng.h"
 #include "anvil/infer/engine.h"
 #include "anvil/infer/small_linear.h"
+#include "anvil/kernels/ops.h"
 
 namespace anvil::infer {
 namespace {
@@ -206,6 +211,120 @@ TEST(SmallLinear, EngineDecodeIsBatchInvariant) {
         EXPECT_EQ(std::memcmp(alone.data() + (s * kSteps + k) * V, batched.data() + (s * kSteps + k) * V,
                               static_cast<size_t>(V) * sizeof(float)), 0)
             << "sequence " << s << " decode step " << k;
+  }
+}
+
+// Runs body() at 1, 2 and 3 OpenMP threads (different work splits), restoring the thread count.
+template <typename Body>
+void at_thread_counts(Body body) {
+  const int saved = omp_get_max_threads();
+  for (int n_threads : {1, 2, 3}) {
+    SCOPED_TRACE(testing::Message() << n_threads << " threads");
+    omp_set_num_threads(n_threads);
+    body();
+  }
+  omp_set_num_threads(saved);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// q/k/v-like sets (one input, outputs side by side in one row at stride sum + pad) against one small_linear
+// call per linear: LLaMA 15M's q/k/v, GQA's narrow k/v, unequal widths with tails, and tiny ones.
+TEST(SmallLinears, EqualSeparateCalls) {
+  const std::vector<std::vector<Shape>> sets = {{{288, 288}, {288, 288}, {288, 288}},
+                                                {{288, 288}, {288, 96}, {288, 96}},
+                                                {{300, 37}, {300, 1000}, {300, 5}},
+                                                {{17, 3}, {17, 40}}};
+  for (auto layout : {model::WeightLayout::kOutIn, model::WeightLayout::kInOut}) {
+    for (const auto& set : sets) {
+      const int64_t in = set[0].in;
+      std::vector<std::unique_ptr<Layer>> layers;
+      int64_t width = 0;
+      for (size_t j = 0; j < set.size(); ++j) {
+        layers.push_back(std::make_unique<Layer>(set[j], layout, j != 1, 20 + j));
+        width += set[j].out;
+      }
+      const int64_t ldo = width + kOutPadCols;
+      for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+        SCOPED_TRACE(testing::Message() << layout_name(layout) << " in=" << in << " outputs=" << width << " N=" << N);
+        const auto x = inputs(N, in, 30 + static_cast<uint64_t>(N));
+        at_thread_counts([&] {
+          std::vector<float> want(static_cast<size_t>(N * ldo), kOutPad), got = want;
+          std::vector<LinearOutput> outs;
+          int64_t col = 0;
+          for (const auto& l : layers) {
+            small_linear(l->lin, want.data() + col, ldo, x.data(), in + kInPad, N);
+            outs.push_back({.lin = &l->lin, .out = got.data() + col, .ldo = ldo});
+            col += l->lin.out;
+          }
+          small_linears(outs, x.data(), in + kInPad, N);
+          EXPECT_TRUE(same_bits(got, want));
+        });
+      }
+    }
+  }
+}
+
+// x += inp W (+ b) in one call, against small_linear into a buffer then ops::add.
+TEST(SmallLinearAdd, EqualsLinearThenAdd) {
+  for (auto layout : {model::WeightLayout::kOutIn, model::WeightLayout::kInOut}) {
+    for (const Shape s : {Shape{288, 288}, Shape{768, 291}, Shape{300, 1000}, Shape{31, 129}}) {
+      const Layer layer(s, layout, true, 40);
+      const int64_t ldx = s.out + kOutPadCols;
+      for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+        SCOPED_TRACE(testing::Message() << layout_name(layout) << " in=" << s.in << " out=" << s.out << " N=" << N);
+        const auto inp = inputs(N, s.in, 50 + static_cast<uint64_t>(N));
+        auto x0 = normals(N * ldx, 60 + static_cast<uint64_t>(N));
+        for (int64_t n = 0; n < N; ++n) std::fill_n(x0.begin() + n * ldx + s.out, kOutPadCols, kOutPad);
+        at_thread_counts([&] {
+          std::vector<float> want = x0, got = x0, y(static_cast<size_t>(N * s.out));
+          small_linear(layer.lin, y.data(), s.out, inp.data(), s.in + kInPad, N);
+          for (int64_t n = 0; n < N; ++n)
+            ops::add(want.data() + n * ldx, want.data() + n * ldx, y.data() + n * s.out, s.out);
+          small_linear_add(layer.lin, got.data(), ldx, inp.data(), s.in + kInPad, N);
+          EXPECT_TRUE(same_bits(got, want));
+        });
+      }
+    }
+  }
+}
+
+// The fused SwiGLU MLP against its unfused sequence (small_linear gate and up, ops::swiglu_forward,
+// small_linear down, ops::add): act and x bit-identical, act's row padding untouched. LLaMA 15M's shape,
+// one whose d_ff ends in a partial block (kActBlock = 32) and a group tail, and a tiny serial one.
+TEST(SmallSwigluMlp, EqualsUnfusedSequence) {
+  struct MlpShape {
+    int64_t C, F;
+  };
+  for (const MlpShape s : {MlpShape{288, 768}, MlpShape{200, 1003}, MlpShape{48, 88}}) {
+    for (bool bias : {false, true}) {
+      const auto oi = model::WeightLayout::kOutIn;
+      const Layer gate({s.C, s.F}, oi, bias, 70), up({s.C, s.F}, oi, bias, 72), down({s.F, s.C}, oi, bias, 74);
+      const int64_t lda = s.F + kOutPadCols, ldx = s.C + kOutPadCols;
+      for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+        SCOPED_TRACE(testing::Message() << "C=" << s.C << " F=" << s.F << " bias=" << bias << " N=" << N);
+        const auto ln = inputs(N, s.C, 80 + static_cast<uint64_t>(N));
+        auto x0 = normals(N * ldx, 90 + static_cast<uint64_t>(N));
+        at_thread_counts([&] {
+          std::vector<float> g(static_cast<size_t>(N * s.F)), u = g, p(static_cast<size_t>(N * s.C));
+          std::vector<float> act_want(static_cast<size_t>(N * lda), kOutPad), act_got = act_want;
+          std::vector<float> x_want = x0, x_got = x0;
+          small_linear(gate.lin, g.data(), s.F, ln.data(), s.C + kInPad, N);
+          small_linear(up.lin, u.data(), s.F, ln.data(), s.C + kInPad, N);
+          for (int64_t n = 0; n < N; ++n)
+            ops::swiglu_forward(act_want.data() + n * lda, g.data() + n * s.F, u.data() + n * s.F, s.F);
+          small_linear(down.lin, p.data(), s.C, act_want.data(), lda, N);
+          for (int64_t n = 0; n < N; ++n)
+            ops::add(x_want.data() + n * ldx, x_want.data() + n * ldx, p.data() + n * s.C, s.C);
+          small_swiglu_mlp({.gate = gate.lin, .up = up.lin, .down = down.lin, .inp = ln.data(), .ldi = s.C + kInPad,
+                            .act = act_got.data(), .lda = lda, .x = x_got.data(), .ldx = ldx, .N = N});
+          EXPECT_TRUE(same_bits(act_got, act_want));
+          EXPECT_TRUE(same_bits(x_got, x_want));
+        });
+      }
+    }
   }
 }
 

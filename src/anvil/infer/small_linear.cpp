@@ -6,7 +6,8 @@
 // as further passes over the same weights while they are cache-hot (one stream from memory for up to 16
 // rows). Batch invariance: every (row, output) has its own accumulator, fed in i order, reduced by the same
 // tree, so a row's result does not depend on N, on the blocking, on the pass or on the other rows. Threads
-// split output features (kParallelMinWeights).
+// split output features (kParallelMinWeights), all the linears of one call in one OpenMP region, and the
+// fused epilogues (residual add, SwiGLU) run on each thread's own outputs in ops::add's/swiglu's arithmetic.
 // GCC 12 flags the _mm512_undefined_ps() inside its own shuffle/permute intrinsics as (maybe) uninitialised
 // (GCC PR 105593); the pragma precedes every include so it covers immintrin.h.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -14,10 +15,13 @@
 
 #include "anvil/infer/small_linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <utility>
 
 #include "anvil/base/check.h"
+#include "anvil/kernels/cpu/simd.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -122,23 +126,24 @@ void out_in_rows(const float* w, int64_t in, const float* x, int64_t ldi, const 
   if constexpr (N > P) out_in_rows<N - P, O, P, false>(w, in, x + P * ldi, ldi, b, out + P * ldo, ldo, pf);
 }
 
+// Outputs [o_begin, o_end) of lin for all N rows, `out` pointing at output o_begin of row 0; groups of O from
+// o_begin (ranges start at multiples of O, so only lin's last group can be short: it is done as groups of 4, 2
+// and 1, the same arithmetic per output).
 template <int N>
-void out_in(const model::Linear& lin, float* out, int64_t ldo, const float* x, int64_t ldi, bool parallel) {
+void out_in(const model::Linear& lin, float* out, int64_t ldo, const float* x, int64_t ldi, int64_t o_begin,
+            int64_t o_end) {
   constexpr int P = std::min(N, kOutPassRows), O = kOutGroup[P];
-  const int64_t in = lin.in, n_out = lin.out, n_groups = (n_out + O - 1) / O;
+  const int64_t in = lin.in;
   const int64_t group_floats = O * in, pf = std::max<int64_t>(1, kPrefetchFloats / group_floats) * group_floats;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t g = 0; g < n_groups; ++g) {
-    // A short last group is done as groups of 4, 2 and 1 outputs (the same arithmetic per output).
-    for (int64_t o0 = g * O, o_end = std::min(n_out, o0 + O); o0 < o_end;) {
-      const int64_t left = o_end - o0;
-      const float* w = lin.w + o0 * in;
-      const float* b = lin.b ? lin.b + o0 : nullptr;
-      if (left >= O) out_in_rows<N, O, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += O;
-      else if (left >= 4) out_in_rows<N, 4, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 4;
-      else if (left >= 2) out_in_rows<N, 2, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 2;
-      else out_in_rows<N, 1, P>(w, in, x, ldi, b, out + o0, ldo, pf), o0 += 1;
-    }
+  for (int64_t o0 = o_begin; o0 < o_end;) {
+    const int64_t left = o_end - o0;
+    const float* w = lin.w + o0 * in;
+    const float* b = lin.b ? lin.b + o0 : nullptr;
+    float* y = out + (o0 - o_begin);
+    if (left >= O) out_in_rows<N, O, P>(w, in, x, ldi, b, y, ldo, pf), o0 += O;
+    else if (left >= 4) out_in_rows<N, 4, P>(w, in, x, ldi, b, y, ldo, pf), o0 += 4;
+    else if (left >= 2) out_in_rows<N, 2, P>(w, in, x, ldi, b, y, ldo, pf), o0 += 2;
+    else out_in_rows<N, 1, P>(w, in, x, ldi, b, y, ldo, pf), o0 += 1;
   }
 }
 
@@ -195,31 +200,44 @@ void in_out_dispatch(int n_k, std::integer_sequence<int, K...>, const float* w, 
   ((n_k == K + 1 ? in_out_rows<N, K + 1>(w, in, ldw, x, ldi, b, out, ldo, last) : void()), ...);
 }
 
+// Columns [c_begin, c_end) of lin for all N rows (`out` at column c_begin), in blocks of 16*K columns.
 template <int N>
-void in_out(const model::Linear& lin, float* out, int64_t ldo, const float* x, int64_t ldi, bool parallel) {
+void in_out(const model::Linear& lin, float* out, int64_t ldo, const float* x, int64_t ldi, int64_t c_begin,
+            int64_t c_end) {
   constexpr int64_t kCols = int64_t{kColVecs[std::min(N, kPassRows)]} * kLanes;
-  const int64_t n_out = lin.out, n_blocks = (n_out + kCols - 1) / kCols;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t blk = 0; blk < n_blocks; ++blk) {
-    const int64_t c0 = blk * kCols, nc = std::min(kCols, n_out - c0);
+  for (int64_t c0 = c_begin; c0 < c_end; c0 += kCols) {
+    const int64_t nc = std::min(kCols, c_end - c0);
     const auto n_k = static_cast<int>((nc + kLanes - 1) / kLanes);
     const __mmask16 last = tail_mask(nc - (n_k - 1) * kLanes);
     const float* b = lin.b ? lin.b + c0 : nullptr;
-    in_out_dispatch<N>(n_k, std::make_integer_sequence<int, kMaxColVecs>{}, lin.w + c0, lin.in, n_out, x, ldi, b,
-                       out + c0, ldo, last);
+    in_out_dispatch<N>(n_k, std::make_integer_sequence<int, kMaxColVecs>{}, lin.w + c0, lin.in, lin.out, x, ldi, b,
+                       out + (c0 - c_begin), ldo, last);
   }
 }
 
 template <int N>
-void run(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, bool parallel) {
-  if (lin.layout == model::WeightLayout::kOutIn) out_in<N>(lin, out, ldo, inp, ldi, parallel);
-  else in_out<N>(lin, out, ldo, inp, ldi, parallel);
+void run(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t o_begin,
+         int64_t o_end) {
+  if (lin.layout == model::WeightLayout::kOutIn) out_in<N>(lin, out, ldo, inp, ldi, o_begin, o_end);
+  else in_out<N>(lin, out, ldo, inp, ldi, o_begin, o_end);
 }
 
 template <int... N>
 void run_rows(int64_t n_rows, std::integer_sequence<int, N...>, const model::Linear& lin, float* out, int64_t ldo,
-              const float* inp, int64_t ldi, bool parallel) {
-  ((n_rows == N + 1 ? run<N + 1>(lin, out, ldo, inp, ldi, parallel) : void()), ...);
+              const float* inp, int64_t ldi, int64_t o_begin, int64_t o_end) {
+  ((n_rows == N + 1 ? run<N + 1>(lin, out, ldo, inp, ldi, o_begin, o_end) : void()), ...);
+}
+
+// Outputs per work unit (a register-blocked group or column block) for N rows.
+int64_t unit_outputs(model::WeightLayout layout, int64_t N) {
+  if (layout == model::WeightLayout::kOutIn) return kOutGroup[std::min<int64_t>(N, kOutPassRows)];
+  return int64_t{kColVecs[std::min<int64_t>(N, kPassRows)]} * kLanes;
+}
+
+// Outputs [o_begin, o_end) of every row n < N: out[n * ldo + o - o_begin].
+void linear_range(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N,
+                  int64_t o_begin, int64_t o_end) {
+  run_rows(N, std::make_integer_sequence<int, kSmallLinearMaxRows>{}, lin, out, ldo, inp, ldi, o_begin, o_end);
 }
 
 #else  // portable loops: one accumulator per (row, output) too, so rows stay independent of N
@@ -233,25 +251,26 @@ inline float dot(const float* a, const float* b, int64_t n) {
 
 constexpr int64_t kColBlock = 256;
 
-void run_portable(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N,
-                  bool parallel) {
+int64_t unit_outputs(model::WeightLayout layout, int64_t) {
+  return layout == model::WeightLayout::kOutIn ? 1 : kColBlock;
+}
+
+void linear_range(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N,
+                  int64_t o_begin, int64_t o_end) {
   const int64_t in = lin.in, n_out = lin.out;
   const float* w = lin.w;
   const float* b = lin.b;
   if (lin.layout == model::WeightLayout::kOutIn) {
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t o = 0; o < n_out; ++o) {
+    for (int64_t o = o_begin; o < o_end; ++o) {
       const float* wo = w + o * in;
-      for (int64_t n = 0; n < N; ++n) out[n * ldo + o] = dot(wo, inp + n * ldi, in) + (b ? b[o] : 0.0f);
+      for (int64_t n = 0; n < N; ++n) out[n * ldo + o - o_begin] = dot(wo, inp + n * ldi, in) + (b ? b[o] : 0.0f);
     }
     return;
   }
-  const int64_t n_blocks = (n_out + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t blk = 0; blk < n_blocks; ++blk) {
-    const int64_t c0 = blk * kColBlock, nc = std::min(kColBlock, n_out - c0);
+  for (int64_t c0 = o_begin; c0 < o_end; c0 += kColBlock) {
+    const int64_t nc = std::min(kColBlock, o_end - c0);
     for (int64_t n = 0; n < N; ++n) {
-      float* y = out + n * ldo + c0;
+      float* y = out + n * ldo + (c0 - o_begin);
       const float* x = inp + n * ldi;
       for (int64_t c = 0; c < nc; ++c) y[c] = b ? b[c0 + c] : 0.0f;
       for (int64_t i = 0; i < in; ++i) {
@@ -266,16 +285,121 @@ void run_portable(const model::Linear& lin, float* out, int64_t ldo, const float
 
 #endif
 
+// Work split: each thread takes the units (unit_outputs() outputs each) whose first weight lies in its
+// equal share of all the weights of the call (the linears laid end to end), so threads stream equal bytes.
+struct Share {
+  int64_t lo, hi;  // this thread's weight floats [lo, hi) of the call
+};
+
+Share thread_share(int64_t total) {
+  const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
+  return {total * t / n_threads, total * (t + 1) / n_threads};
+}
+
+int64_t unit_floats(const model::Linear& lin, int64_t N) { return unit_outputs(lin.layout, N) * lin.in; }
+int64_t n_units(const model::Linear& lin, int64_t N) {
+  const int64_t u = unit_outputs(lin.layout, N);
+  return (lin.out + u - 1) / u;
+}
+
+// The outputs [begin, end) of the linear starting at weight float `at` whose units start inside `share`.
+struct Span {
+  int64_t begin, end;
+};
+Span span_of(const model::Linear& lin, int64_t N, int64_t at, Share share) {
+  const int64_t c = unit_floats(lin, N), u = unit_outputs(lin.layout, N), n = n_units(lin, N);
+  auto first_unit_from = [&](int64_t f) { return f <= at ? 0 : std::min(n, (f - at + c - 1) / c); };
+  return {std::min(lin.out, first_unit_from(share.lo) * u), std::min(lin.out, first_unit_from(share.hi) * u)};
+}
+
+constexpr int64_t kEpilogueCols = 128;  // outputs per stack tile of small_linear_add
+constexpr int64_t kActBlock = 32;       // gate/up outputs per SwiGLU work unit (a multiple of every kOutGroup)
+
+// x[n][o] += (inp W + b)[n][o] for o in [o_begin, o_end): ops::add's x + proj, tile by tile.
+void add_range(const model::Linear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N,
+               int64_t o_begin, int64_t o_end) {
+  float tile[kSmallLinearMaxRows * kEpilogueCols];
+  for (int64_t o0 = o_begin; o0 < o_end; o0 += kEpilogueCols) {
+    const int64_t n_cols = std::min(kEpilogueCols, o_end - o0);
+    linear_range(lin, tile, kEpilogueCols, inp, ldi, N, o0, o0 + n_cols);
+    for (int64_t n = 0; n < N; ++n) {
+      float* xr = x + n * ldx + o0;
+      const float* p = tile + n * kEpilogueCols;
+#pragma omp simd
+      for (int64_t c = 0; c < n_cols; ++c) xr[c] = xr[c] + p[c];
+    }
+  }
+}
+
+// out = silu(g) * u over n <= kActBlock values: ops::swiglu_forward's arithmetic (g / (1 + exp(-g)) * u,
+// exp from simd.h), element by element.
+void swiglu(float* out, const float* g, const float* u, int64_t n) {
+  float e[kActBlock];
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) e[i] = -g[i];
+  ops::simd::exp_inplace(e, n);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + e[i]) * u[i];
+}
+
+void check_rows(int64_t N, const char* op) { ANVIL_CHECK(N >= 1 && N <= kSmallLinearMaxRows, "{}: {} rows", op, N); }
+
 }  // namespace
 
+void small_linears(std::span<const LinearOutput> outs, const float* inp, int64_t ldi, int64_t N) {
+  check_rows(N, "small_linears");
+  int64_t total = 0, n_weights = 0;
+  for (const LinearOutput& o : outs)
+    total += n_units(*o.lin, N) * unit_floats(*o.lin, N), n_weights += o.lin->in * o.lin->out;
+#pragma omp parallel if (n_weights >= kParallelMinWeights)
+  {
+    const Share share = thread_share(total);
+    int64_t at = 0;
+    for (const LinearOutput& o : outs) {
+      const Span s = span_of(*o.lin, N, at, share);
+      if (s.begin < s.end) linear_range(*o.lin, o.out + s.begin, o.ldo, inp, ldi, N, s.begin, s.end);
+      at += n_units(*o.lin, N) * unit_floats(*o.lin, N);
+    }
+  }
+}
+
 void small_linear(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N) {
-  ANVIL_CHECK(N >= 1 && N <= kSmallLinearMaxRows, "small_linear: {} rows", N);
-  const bool parallel = lin.in * lin.out >= kParallelMinWeights;
-#if defined(__AVX512F__)
-  run_rows(N, std::make_integer_sequence<int, kSmallLinearMaxRows>{}, lin, out, ldo, inp, ldi, parallel);
-#else
-  run_portable(lin, out, ldo, inp, ldi, N, parallel);
-#endif
+  const LinearOutput o{.lin = &lin, .out = out, .ldo = ldo};
+  small_linears(std::span<const LinearOutput>(&o, 1), inp, ldi, N);
+}
+
+void small_linear_add(const model::Linear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N) {
+  check_rows(N, "small_linear_add");
+  const int64_t total = n_units(lin, N) * unit_floats(lin, N);
+#pragma omp parallel if (lin.in * lin.out >= kParallelMinWeights)
+  {
+    const Span s = span_of(lin, N, 0, thread_share(total));
+    add_range(lin, x, ldx, inp, ldi, N, s.begin, s.end);
+  }
+}
+
+void small_swiglu_mlp(const SwigluMlp& m) {
+  check_rows(m.N, "small_swiglu_mlp");
+  const int64_t C = m.gate.in, F = m.gate.out, N = m.N;
+  ANVIL_CHECK(m.up.in == C && m.up.out == F && m.up.layout == m.gate.layout && m.down.in == F,
+              "small_swiglu_mlp: gate ({}, {}), up ({}, {}), down ({}, {}) do not chain", C, F, m.up.in, m.up.out,
+              m.down.in, m.down.out);
+  const int64_t n_blocks = (F + kActBlock - 1) / kActBlock, down_total = n_units(m.down, N) * unit_floats(m.down, N);
+#pragma omp parallel if (2 * C * F + m.down.in * m.down.out >= kParallelMinWeights)
+  {
+    // gate/up blocks (equal weights each), then, once every act row is complete, down's outputs.
+    const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
+    float g[kSmallLinearMaxRows * kActBlock], u[kSmallLinearMaxRows * kActBlock];
+    for (int64_t blk = n_blocks * t / n_threads; blk < n_blocks * (t + 1) / n_threads; ++blk) {
+      const int64_t f0 = blk * kActBlock, nf = std::min(kActBlock, F - f0);
+      linear_range(m.gate, g, kActBlock, m.inp, m.ldi, N, f0, f0 + nf);
+      linear_range(m.up, u, kActBlock, m.inp, m.ldi, N, f0, f0 + nf);
+      for (int64_t n = 0; n < N; ++n) swiglu(m.act + n * m.lda + f0, g + n * kActBlock, u + n * kActBlock, nf);
+    }
+#pragma omp barrier
+    const Span s = span_of(m.down, N, 0, thread_share(down_total));
+    add_range(m.down, m.x, m.ldx, m.act, m.lda, N, s.begin, s.end);
+  }
 }
 
 }  // namespace anvil::infer

@@ -1,7 +1,8 @@
 // LayerNorm and RMSNorm forward/backward (anvil::ops), llm.c layernorm_forward/backward math.
 // Rows run in parallel; the weight/bias gradients are summed per thread into private buffers and then
 // reduced in thread order, so results are deterministic for a given thread count. Biased variance,
-// rstd = 1/sqrt(var + eps); backward accumulates (+=) into dinp, dweight, dbias.
+// rstd = 1/sqrt(var + eps); backward accumulates (+=) into dinp, dweight, dbias. Forward calls too small
+// for two threads (decode steps) never enter an OpenMP region: even an inactive one costs microseconds.
 #include <omp.h>
 
 #include <algorithm>
@@ -21,6 +22,17 @@ int n_threads_for(int64_t N, int64_t C) {
   return static_cast<int>(std::min<int64_t>(t, std::max<int64_t>(1, N)));
 }
 
+// Runs row(r) for r in [0, N): on n_threads threads, or in the calling thread without a region.
+template <typename Row>
+void for_rows(int64_t N, int n_threads, const Row& row) {
+  if (n_threads == 1) {
+    for (int64_t r = 0; r < N; ++r) row(r);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (int64_t r = 0; r < N; ++r) row(r);
+}
+
 // Adds the per-thread partial rows part[t * C ...] into out, in thread order.
 void reduce_partials(float* out, const std::vector<float>& part, int n_threads, int64_t C) {
   for (int t = 0; t < n_threads; ++t) {
@@ -34,8 +46,7 @@ void reduce_partials(float* out, const std::vector<float>& part, int n_threads, 
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static) num_threads(n_threads_for(N, C))
-  for (int64_t r = 0; r < N; ++r) {
+  for_rows(N, n_threads_for(N, C), [&](int64_t r) {
     const float* x = inp + r * C;
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -55,7 +66,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     }
     mean[r] = m;
     rstd[r] = s;
-  }
+  });
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -101,8 +112,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C,
                      float eps) {
-#pragma omp parallel for schedule(static) num_threads(n_threads_for(N, C))
-  for (int64_t r = 0; r < N; ++r) {
+  for_rows(N, n_threads_for(N, C), [&](int64_t r) {
     const float* x = inp + r * C;
     float ss = 0.0f;
 #pragma omp simd reduction(+ : ss)
@@ -112,7 +122,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) y[c] = x[c] * s * weight[c];
     rstd[r] = s;
-  }
+  });
 }
 
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
