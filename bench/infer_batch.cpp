@@ -10,7 +10,7 @@
 // (gemm, LM head included), attention, norms and the rest (Engine's KernelTimer, wall time), and reports
 // the process CPU time per step (with OMP_NUM_THREADS=1 the figure to trust on a busy machine).
 // Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
-//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|quickstart] [CONTEXT=80]
+//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|quickstart] [CONTEXT=80] [KV=f16|f32]
 #include <omp.h>
 
 #include <time.h>
@@ -147,10 +147,12 @@ void run_shape(const char* name, const std::string& cfg, int64_t n_tokens, int r
 }
 
 // Decode steps of `rows` sequences at context `context`: ms per step in total and per kernel kind.
-void profile_steps(const char* name, const std::string& cfg, int64_t rows, int64_t steps, int64_t context) {
+void profile_steps(const char* name, const std::string& cfg, int64_t rows, int64_t steps, int64_t context,
+                   DType kv_dtype) {
   const model::Transformer m = random_model(cfg);
   const int64_t V = m.config().vocab_size;
-  auto eng = infer::Engine::create(m, {.n_slots = rows, .max_seq = context + steps + 8, .max_batch_tokens = 64});
+  auto eng = infer::Engine::create(
+      m, {.n_slots = rows, .max_seq = context + steps + 8, .max_batch_tokens = 64, .kv_dtype = kv_dtype});
   if (!eng.ok()) std::fprintf(stderr, "%s\n", eng.status().to_string().c_str()), std::exit(1);
   std::vector<float> logits(static_cast<size_t>(std::max<int64_t>(rows, 64) * V));
   std::vector<int32_t> ctx(static_cast<size_t>(context));
@@ -197,16 +199,19 @@ int main(int argc, char** argv) {
     const int64_t rows = argc > 2 ? std::atoll(argv[2]) : 8, steps = argc > 3 ? std::atoll(argv[3]) : 64;
     const std::string shape = argc > 4 ? argv[4] : kLlama15mName;
     const int64_t context = argc > 5 ? std::atoll(argv[5]) : 80;
+    const std::string kv = argc > 6 ? argv[6] : "f16";
+    if (kv != "f16" && kv != "f32") std::fprintf(stderr, "KV must be f16 or f32, got '%s'\n", kv.c_str()), std::exit(2);
     if (shape != kLlama15mName && shape != "llama-110M" && shape != "quickstart") std::fprintf(stderr, "unknown shape '%s'\n", shape.c_str()), std::exit(2);
-    std::printf("bench_infer_batch profile: %d OpenMP threads, %ld steps\n", omp_get_max_threads(), steps);
-    profile_steps(shape.c_str(), shape_config(shape), rows, steps, context);
+    std::printf("bench_infer_batch profile: %d OpenMP threads, %ld steps, %s KV cache\n", omp_get_max_threads(), steps,
+                kv.c_str());
+    profile_steps(shape.c_str(), shape_config(shape), rows, steps, context, kv == "f16" ? DType::kF16 : DType::kF32);
     return 0;
   }
   const int64_t n_tokens = argc > 1 ? std::atoll(argv[1]) : 128;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 2;
   const std::string shape = argc > 3 ? argv[3] : "all";
   const int only_conc = argc > 4 ? std::atoi(argv[4]) : 0;
-  std::printf("bench_infer_batch: %ld tokens per sequence, %ld-byte prompts, greedy, fp32, %d OpenMP threads, best of %d\n",
+  std::printf("bench_infer_batch: %ld tokens per sequence, %ld-byte prompts, greedy, fp32 weights, f16 KV cache, %d OpenMP threads, best of %d\n",
               n_tokens, kPromptBytes, omp_get_max_threads(), runs);
   if (shape == "all" || shape == "quickstart") run_shape("quickstart", shape_config("quickstart"), n_tokens, runs, only_conc);
   if (shape == "all" || shape == kLlama15mName) run_shape(kLlama15mName, kLlama15m, n_tokens, runs, only_conc);

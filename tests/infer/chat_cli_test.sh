@@ -2,7 +2,8 @@
 # `anvil chat` through a pipe on a random tiny model made with `anvil model init` + `anvil tokenizer train`:
 # each greedy reply equals `anvil generate` on the conversation rendered with the default chat template
 # ("Question: ...\n", stop "\n\nQuestion:"); /reset forgets the first exchange, without it the second
-# prompt carries the first exchange; end of input exits 0; usage errors exit 2.
+# prompt carries the first exchange; the same with the fp32 KV cache; end of input exits 0; usage errors
+# (a bad --kv-cache too) exit 2.
 # Usage: chat_cli_test.sh ANVIL WORK_DIR
 set -euo pipefail
 anvil=$1
@@ -47,8 +48,18 @@ printf 'What is 2 + 3?\n\nWhat is 4 - 1?\n/quit\nnever answered\n' |
   > "$work/want_keep.txt"
 cmp "$work/chat_keep.txt" "$work/want_keep.txt" || fail "chat without /reset differs from generate on the history"
 
+# The fp32 KV cache (--kv-cache f32) through both commands: the same equality.
+printf 'What is 2 + 3?\n' | "$anvil" chat --model "$work/model" "${flags[@]}" --kv-cache f32 > "$work/chat_f32.txt" 2> /dev/null
+"$anvil" generate --model "$work/model" --prompt $'Question: What is 2 + 3?\n' "${flags[@]}" --kv-cache f32 \
+  --stop $'\n\nQuestion:' > "$work/want_f32.txt" 2> /dev/null
+cmp "$work/chat_f32.txt" "$work/want_f32.txt" || fail "chat --kv-cache f32 differs from generate --kv-cache f32"
+
 # Usage errors exit 2; a model directory that is not one exits 1 or 2 with a message.
 set +e
+"$anvil" generate --model "$work/model" --prompt x --kv-cache bf16 > /dev/null 2> "$work/err.txt"; rc=$?
+[[ $rc -eq 2 ]] || fail "--kv-cache bf16 exited $rc, expected 2"
+grep -q -- "--kv-cache" "$work/err.txt" || fail "the error does not name --kv-cache"
+
 "$anvil" chat < /dev/null > /dev/null 2>&1; rc=$?
 [[ $rc -eq 2 ]] || fail "missing --model exited $rc, expected 2"
 "$anvil" chat --model "$work/nowhere" < /dev/null > /dev/null 2> "$work/err.txt"; rc=$?

@@ -1,7 +1,8 @@
 // Engine (KV-cache inference forward) against Transformer::logits() on the same ids, for GPT-2 (learned
 // positions, tied head), LLaMA + GQA (RoPE, untied head, biases), ALiBi and sliding-window configs:
 // a whole-sequence prefill, a prefill + token-by-token decode, chunked prefill, two sequences decoded
-// in one batch, and rewinding a slot must all give the full forward's logits. Plus input validation.
+// in one batch, and rewinding a slot must all give the full forward's logits (fp32 cache: to summation
+// order; the default f16 cache: to the rounding of K and V). Plus input validation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,8 @@ namespace {
 
 // fp32 end to end; only summation order differs (flash vs cache attention, gemm row blocking).
 constexpr double kLogitsRelTol = 2e-5;
+// f16 cache: K and V carry binary16 rounding (2^-11 relative); measured 0.8-3.7e-4 on these configs.
+constexpr double kF16LogitsRelTol = 2e-3;
 
 double max_rel_error(const float* a, const float* b, int64_t n) {
   double diff = 0.0, scale = 0.0;
@@ -90,7 +93,7 @@ TEST_P(EngineTest, PrefillAndDecodeMatchFullForward) {
   const auto ids = random_ids(T, V, 7), ids_b = random_ids(T, V, 8);
   const auto want = full_logits(m, ids), want_b = full_logits(m, ids_b);
 
-  auto eng = Engine::create(m, {.n_slots = 2, .max_seq = T + 3, .max_batch_tokens = T});
+  auto eng = Engine::create(m, {.n_slots = 2, .max_seq = T + 3, .max_batch_tokens = T, .kv_dtype = DType::kF32});
   ASSERT_TRUE(eng.ok()) << eng.status().to_string();
   std::vector<float> got(static_cast<size_t>(T * V));
 
@@ -139,11 +142,29 @@ TEST_P(EngineTest, ChunkedPrefillMatches) {
   const int64_t V = m.config().vocab_size, T = c.T;
   const auto ids = random_ids(T, V, 9);
   const auto want = full_logits(m, ids);
-  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = 4});
+  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = 4, .kv_dtype = DType::kF32});
   ASSERT_TRUE(eng.ok()) << eng.status().to_string();
   std::vector<float> last(static_cast<size_t>(V));
   ASSERT_TRUE(eng->prefill(0, ids, 0, last.data()).ok());
   EXPECT_LT(max_rel_error(last.data(), want.data() + (T - 1) * V, V), kLogitsRelTol);
+}
+
+TEST_P(EngineTest, F16CacheStaysCloseToFullForward) {
+  const EngineCase& c = GetParam();
+  model::Transformer m = make_model(c.config);
+  const int64_t V = m.config().vocab_size, T = c.T, P = T / 3;
+  const auto ids = random_ids(T, V, 10);
+  const auto want = full_logits(m, ids);
+  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = T});  // the default cache
+  ASSERT_TRUE(eng.ok()) << eng.status().to_string();
+  ASSERT_EQ(eng->cache().dtype(), DType::kF16);
+  EXPECT_EQ(eng->cache().bytes(), 2 * sizeof(f16_t) * static_cast<size_t>(m.config().n_layer * T * m.config().kv_dim()));
+  std::vector<float> got(static_cast<size_t>(T * V));
+  ASSERT_TRUE(eng->prefill(0, std::span(ids.data(), static_cast<size_t>(P)), 0, got.data() + (P - 1) * V).ok());
+  for (int64_t t = P; t < T; ++t) ASSERT_TRUE(eng->decode(0, ids[t], t, got.data() + t * V).ok());
+  const double err = max_rel_error(got.data() + (P - 1) * V, want.data() + (P - 1) * V, (T - P + 1) * V);
+  EXPECT_LT(err, kF16LogitsRelTol);
+  EXPECT_GT(err, kLogitsRelTol) << "an f16 cache that rounds nothing is not an f16 cache";
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, EngineTest, ::testing::ValuesIn(kCases),

@@ -28,8 +28,10 @@ using test_models::tiny_model;
 constexpr int64_t kPrefillChunk = 8;
 constexpr int64_t kMaxBatchTokens = 24;
 // Logprobs batched vs Generator: the engine's linear layers sum in a different order for forwards of <= 16
-// rows (small_linear) and more (sgemm), so logits agree to fp32 rounding, not bit for bit.
-constexpr float kLogprobTol = 1e-4f;
+// rows (small_linear) and more (sgemm), so logits agree to fp32 rounding, not bit for bit; through the
+// default f16 KV cache a K or V value that the two orders round to neighbouring binary16 values moves a
+// logprob by up to ~2e-4 here (1e-4 with an fp32 cache).
+constexpr float kLogprobTol = 5e-4f;
 
 // What one request's sink saw.
 struct Seen {

@@ -25,6 +25,7 @@ struct ChatArgs {
   std::string model_dir, tokenizer, system;
   std::optional<uint64_t> seed;
   int64_t max_seq = 0;
+  DType kv_dtype = DType::kF16;
   bool stats = false;
   infer::SamplingOptions sampling{.temperature = 0.7f, .top_p = 0.95f, .max_tokens = 256};
 };
@@ -47,7 +48,7 @@ int run_chat(const GlobalOptions& g, ChatArgs& a) {
   if (!tok.ok()) return report_failure("chat", tok.status());
   auto model = model::Transformer::load(a.model_dir);
   if (!model.ok()) return report_failure("chat", model.status());
-  auto gen = infer::Generator::create(std::move(*model), std::move(*tok), {.max_seq = a.max_seq});
+  auto gen = infer::Generator::create(std::move(*model), std::move(*tok), {.max_seq = a.max_seq, .kv_dtype = a.kv_dtype});
   if (!gen.ok()) return report_failure("chat", gen.status());
   const int64_t max_seq = gen->engine().cache().max_seq();
   infer::SamplingOptions sampling = a.sampling;
@@ -144,6 +145,7 @@ Command register_chat(CLI::App& app, const GlobalOptions& g) {
   c.app->add_option("--seed", a->seed, "sampling seed of the first reply (+1 per reply; default: the global --seed)");
   c.app->add_option("--max-seq", a->max_seq, "context (conversation + reply) in tokens; 0 = the model's")
       ->capture_default_str();
+  add_kv_cache_option(c.app, &a->kv_dtype);
   c.app->add_flag("--stats", a->stats, "print prompt/generated tokens, TTFT and tokens/s of each reply to stderr");
   c.run = [&g, a]() -> int { return run_chat(g, *a); };
   return c;

@@ -17,6 +17,7 @@ struct GenerateArgs {
   std::string model_dir, tokenizer, prompt;
   std::optional<uint64_t> seed;
   int64_t max_seq = 0;
+  DType kv_dtype = DType::kF16;
   infer::SamplingOptions sampling;
 };
 
@@ -34,7 +35,7 @@ int run_generate(const GlobalOptions& g, GenerateArgs& a) {
   if (!tok.ok()) return report_failure("generate", tok.status());
   auto model = model::Transformer::load(a.model_dir);
   if (!model.ok()) return report_failure("generate", model.status());
-  auto gen = infer::Generator::create(std::move(*model), std::move(*tok), {.max_seq = a.max_seq});
+  auto gen = infer::Generator::create(std::move(*model), std::move(*tok), {.max_seq = a.max_seq, .kv_dtype = a.kv_dtype});
   if (!gen.ok()) return report_failure("generate", gen.status());
   a.sampling.seed = a.seed.value_or(g.seed);
   auto r = gen->generate(a.prompt, a.sampling, [](const infer::TokenEvent& e) {
@@ -80,6 +81,7 @@ Command register_generate(CLI::App& app, const GlobalOptions& g) {
   c.app->add_flag("--ignore-eos", s.ignore_eos, "keep going past the end-of-text token");
   c.app->add_option("--max-seq", a->max_seq, "context (prompt + completion) in tokens; 0 = the model's")
       ->capture_default_str();
+  add_kv_cache_option(c.app, &a->kv_dtype);
   c.run = [&g, a]() -> int { return run_generate(g, *a); };
   return c;
 }

@@ -104,9 +104,10 @@ int serve_model(const GlobalOptions& g, ServeArgs& a) {
   if (grpc) std::printf("anvil serve: gRPC anvil.v1.Inference on %s:%d\n", a.http.host.c_str(), grpc->port());
   const model::ModelConfig& cfg = sched.config();
   std::printf("anvil serve: listening on http://%s:%d (model '%s': %ld layers, d_model %ld, context %ld; "
-              "max_running %ld, max_queue %ld%s)\n",
+              "max_running %ld, max_queue %ld, %s KV cache%s)\n",
               a.http.host.c_str(), (*server)->port(), a.http.model_name.c_str(), cfg.n_layer, cfg.d_model,
-              cfg.max_seq, a.sched.max_running, a.sched.max_queue, a.http.api_key.empty() ? "" : ", API key required");
+              cfg.max_seq, a.sched.max_running, a.sched.max_queue, a.sched.kv_dtype == DType::kF16 ? "f16" : "f32",
+              a.http.api_key.empty() ? "" : ", API key required");
   std::fflush(stdout);
 
   const int sig = wait_for_stop_signal(signals);
@@ -163,6 +164,7 @@ Command register_serve(CLI::App& app, const GlobalOptions& g) {
   c.app->add_option("--max-batch-tokens", s.max_batch_tokens, "tokens per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  add_kv_cache_option(c.app, &s.kv_dtype);
   c.app->add_option("--max-body-bytes", h.max_body_bytes, "larger request bodies get 413")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

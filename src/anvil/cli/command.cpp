@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 namespace anvil::cli {
@@ -15,6 +16,16 @@ Context make_cli_context(const GlobalOptions& g) {
 int report_failure(const char* command, const Status& status) {
   std::fprintf(stderr, "anvil %s: %s\n", command, status.to_string().c_str());
   return 1;
+}
+
+CLI::Option* add_kv_cache_option(CLI::App* app, DType* out) {
+  return app
+      ->add_option_function<std::string>(
+          "--kv-cache", [out](const std::string& v) { *out = v == "f32" ? DType::kF32 : DType::kF16; },
+          "KV cache storage: f16 (half the memory and the bytes each decode step reads, as llama.cpp's default) or "
+          "f32 (bit-faithful to the training forward)")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->default_str("f16");
 }
 
 void install_stop_handlers(void (*handler)(int)) {

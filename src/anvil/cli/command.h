@@ -9,6 +9,7 @@
 
 #include "anvil/base/context.h"
 #include "anvil/base/status.h"
+#include "anvil/core/dtype.h"
 
 namespace anvil::cli {
 
@@ -34,6 +35,9 @@ int report_failure(const char* command, const Status& status);
 // frame on the interrupted stack, Ctrl-C in the middle of a oneDNN GEMM corrupted the heap in about half
 // the tries (JIT code keeping data below the stack pointer is the likely cause); on its own stack never.
 void install_stop_handlers(void (*handler)(int));
+
+// `--kv-cache f16|f32` (KV cache storage of generate, chat, serve), writing into `out`.
+CLI::Option* add_kv_cache_option(CLI::App* app, DType* out);
 
 // One line per subcommand; implemented in cmd_<name>.cpp.
 Command register_version(CLI::App& app, const GlobalOptions& g);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "anvil/infer/small_linear.h"
 
@@ -29,6 +30,28 @@ void run_linear(const LinearCall& call, const Linear& lin, float* out, int64_t l
   }
 }
 
+// Linears reading the same input (q/k/v): one parallel region for all of them on a decode-sized batch.
+void run_linears(const LinearCall& call, std::span<const LinearOutput> outs, const float* inp, int64_t ldi) {
+  if (call.N <= kSmallLinearMaxRows) {
+    model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
+    small_linears(outs, inp, ldi, call.N);
+  } else {
+    for (const LinearOutput& o : outs) model::linear_forward(call, *o.lin, o.out, o.ldo, inp, ldi);
+  }
+}
+
+// x (N, lin.out) += inp @ W (+ b); `scratch` (N, lin.out) holds the product on the gemm path.
+void run_linear_add(const LinearCall& call, const Linear& lin, float* x, const float* inp, int64_t ldi,
+                    float* scratch) {
+  if (call.N <= kSmallLinearMaxRows) {
+    model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
+    small_linear_add(lin, x, lin.out, inp, ldi, call.N);
+  } else {
+    model::linear_forward(call, lin, scratch, lin.out, inp, ldi);
+    ops::add(x, x, scratch, call.N * lin.out);
+  }
+}
+
 }  // namespace
 
 Result<Engine> Engine::create(const model::Transformer& model, const EngineOptions& opt) {
@@ -41,7 +64,7 @@ Result<Engine> Engine::create(const model::Transformer& model, const EngineOptio
   Engine e;
   e.model_ = &model;
   e.max_batch_ = opt.max_batch_tokens;
-  ANVIL_ASSIGN_OR_RETURN(e.cache_, KvCache::create(c, opt.n_slots, max_seq));
+  ANVIL_ASSIGN_OR_RETURN(e.cache_, KvCache::create(c, opt.n_slots, max_seq, opt.kv_dtype));
   ANVIL_RETURN_IF_ERROR(e.bind_weights());
   if (c.position == model::PositionType::kAlibi) {
     e.alibi_slopes_.resize(static_cast<size_t>(c.n_head));
@@ -149,62 +172,84 @@ Status Engine::split_runs(std::span<const TokenInput> batch) {
   return ok_status();
 }
 
+// RoPE on the new q/k rows, k/v appended to each run's cache (rounded to T), then each run's queries
+// attend over their slot's cache.
+template <typename T>
+void Engine::attention(int64_t l) {
+  const model::ModelConfig& c = model_->config();
+  const int64_t QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD, D = c.head_dim;
+  float *qkv = qkv_.data(), *att = att_.data();
+  model::ScopedKernelTime t(timer_, model::KernelKind::kAttention);
+  int64_t n_single = 0;  // runs of one token (decode steps)
+  for (const Run& r : runs_) {
+    const int64_t n = r.end - r.begin;
+    n_single += n == 1;
+    float* rq = qkv + r.begin * QKV;
+    if (c.position == model::PositionType::kRope) {
+      const float* cs = rope_cos_.data() + r.pos0 * (D / 2);
+      const float* sn = rope_sin_.data() + r.pos0 * (D / 2);
+      ops::rope_forward(rq, cs, sn, 1, n, c.n_head, D, QKV, RopeStyle::kHalfSplit);
+      ops::rope_forward(rq + QD, cs, sn, 1, n, c.n_kv_head, D, QKV, RopeStyle::kHalfSplit);
+    }
+    T* kc = cache_.k<T>(l, r.slot) + r.pos0 * KVD;
+    T* vc = cache_.v<T>(l, r.slot) + r.pos0 * KVD;
+    for (int64_t i = 0; i < n; ++i) {
+      if constexpr (std::is_same_v<T, f16_t>) {
+        ops::f32_to_f16(kc + i * KVD, rq + i * QKV + QD, KVD);
+        ops::f32_to_f16(vc + i * KVD, rq + i * QKV + QD + KVD, KVD);
+      } else {
+        std::memcpy(kc + i * KVD, rq + i * QKV + QD, static_cast<size_t>(KVD) * sizeof(float));
+        std::memcpy(vc + i * KVD, rq + i * QKV + QD + KVD, static_cast<size_t>(KVD) * sizeof(float));
+      }
+    }
+  }
+  auto attend = [&](const Run& r) {
+    const DecodeAttentionDims dims{.T_new = r.end - r.begin, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head,
+                                   .D = D, .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
+                                   .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
+    ops::attention_decode(att + r.begin * QD, qkv + r.begin * QKV, cache_.k<T>(l, r.slot), cache_.v<T>(l, r.slot),
+                          dims);
+  };
+  // Prefill chunks spread their (query, head) tasks over the threads inside attention_decode; decode
+  // steps have too few tasks each for that, so several of them are spread over the threads one run per
+  // task (the same arithmetic per run either way).
+  const bool across_runs = n_single >= 2;
+  for (const Run& r : runs_)
+    if (!across_runs || r.end - r.begin > 1) attend(r);
+  if (across_runs) {
+    const auto n_runs = static_cast<int64_t>(runs_.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n_runs; ++i) {
+      const Run& r = runs_[static_cast<size_t>(i)];
+      if (r.end - r.begin == 1) attend(r);
+    }
+  }
+}
+
 void Engine::layer_forward(int64_t l, int64_t N) {
   const model::ModelConfig& c = model_->config();
   const LayerWeights& w = layers_[static_cast<size_t>(l)];
-  const int64_t C = c.d_model, F = c.d_ff, QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD, D = c.head_dim;
+  const int64_t C = c.d_model, F = c.d_ff, QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD;
   const LinearCall call{.precision = Precision::kF32, .timer = &timer_, .N = N};
   float *x = x_.data(), *ln = ln_.data(), *qkv = qkv_.data(), *att = att_.data(), *proj = proj_.data();
 
   // Attention block.
   model::norm_forward(timer_, w.norm1, ln, mean_.data(), rstd_.data(), x, N);
-  for (int i = 0; i < w.n_qkv; ++i) run_linear(call, w.qkv[i], qkv + w.qkv_col[i], QKV, ln, C);
-  {
-    model::ScopedKernelTime t(timer_, model::KernelKind::kAttention);
-    int64_t n_single = 0;  // runs of one token (decode steps)
-    for (const Run& r : runs_) {
-      const int64_t n = r.end - r.begin;
-      n_single += n == 1;
-      float* rq = qkv + r.begin * QKV;
-      if (c.position == model::PositionType::kRope) {
-        const float* cs = rope_cos_.data() + r.pos0 * (D / 2);
-        const float* sn = rope_sin_.data() + r.pos0 * (D / 2);
-        ops::rope_forward(rq, cs, sn, 1, n, c.n_head, D, QKV, RopeStyle::kHalfSplit);
-        ops::rope_forward(rq + QD, cs, sn, 1, n, c.n_kv_head, D, QKV, RopeStyle::kHalfSplit);
-      }
-      float* kc = cache_.k(l, r.slot);
-      float* vc = cache_.v(l, r.slot);
-      for (int64_t t = 0; t < n; ++t) {
-        std::memcpy(kc + (r.pos0 + t) * KVD, rq + t * QKV + QD, static_cast<size_t>(KVD) * sizeof(float));
-        std::memcpy(vc + (r.pos0 + t) * KVD, rq + t * QKV + QD + KVD, static_cast<size_t>(KVD) * sizeof(float));
-      }
-    }
-    auto attend = [&](const Run& r) {
-      const DecodeAttentionDims dims{.T_new = r.end - r.begin, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head,
-                                     .D = D, .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
-                                     .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
-      ops::attention_decode(att + r.begin * QD, qkv + r.begin * QKV, cache_.k(l, r.slot), cache_.v(l, r.slot), dims);
-    };
-    // Prefill chunks spread their (query, head) tasks over the threads inside attention_decode; decode
-    // steps have too few tasks each for that, so several of them are spread over the threads one run per
-    // task (the same arithmetic per run either way).
-    const bool across_runs = n_single >= 2;
-    for (const Run& r : runs_)
-      if (!across_runs || r.end - r.begin > 1) attend(r);
-    if (across_runs) {
-      const auto n_runs = static_cast<int64_t>(runs_.size());
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t i = 0; i < n_runs; ++i) {
-        const Run& r = runs_[static_cast<size_t>(i)];
-        if (r.end - r.begin == 1) attend(r);
-      }
-    }
-  }
-  run_linear(call, w.o, proj, C, att, QD);
-  ops::add(x, x, proj, N * C);
+  LinearOutput qkv_out[3];
+  for (int i = 0; i < w.n_qkv; ++i) qkv_out[i] = {.lin = &w.qkv[i], .out = qkv + w.qkv_col[i], .ldo = QKV};
+  run_linears(call, std::span<const LinearOutput>(qkv_out, static_cast<size_t>(w.n_qkv)), ln, C);
+  if (cache_.dtype() == DType::kF16) attention<f16_t>(l);
+  else attention<float>(l);
+  run_linear_add(call, w.o, x, att, QD, proj);
 
   // MLP block.
   model::norm_forward(timer_, w.norm2, ln, mean_.data(), rstd_.data(), x, N);
+  if (w.n_up == 2 && N <= kSmallLinearMaxRows) {  // SwiGLU and residual in the linears' region, same bits
+    model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
+    small_swiglu_mlp({.gate = w.up[0], .up = w.up[1], .down = w.down, .inp = ln, .ldi = C, .act = act_.data(),
+                      .lda = F, .x = x, .ldx = C, .N = N});
+    return;
+  }
   run_linear(call, w.up[0], fc_.data(), F, ln, C);
   if (w.n_up == 2) run_linear(call, w.up[1], fc_up_.data(), F, ln, C);
   {
@@ -212,8 +257,7 @@ void Engine::layer_forward(int64_t l, int64_t N) {
     if (c.is_gpt2()) ops::gelu_forward(act_.data(), fc_.data(), N * F, c.gelu);
     else ops::swiglu_forward(act_.data(), fc_.data(), fc_up_.data(), N * F);
   }
-  run_linear(call, w.down, proj, C, act_.data(), F);
-  ops::add(x, x, proj, N * C);
+  run_linear_add(call, w.down, x, act_.data(), F, proj);
 }
 
 Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor which, float* logits) {

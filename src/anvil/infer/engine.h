@@ -1,8 +1,9 @@
 // Engine: the inference forward of a Transformer over KV caches — prefill (a run of prompt tokens) and
 // decode (one token per sequence), for both config families (learned / RoPE half-split / ALiBi positions,
 // GQA, sliding-window layers, tied or untied head). It reads the model's parameters by Hugging Face name
-// and mirrors Transformer's training forward op for op (same ops:: kernels, same order), so its logits
-// equal Transformer::logits() up to fp32 summation order. One forward() takes a batch of TokenInputs from
+// and mirrors Transformer's training forward op for op (same ops:: kernels, same order), so with an fp32
+// KV cache its logits equal Transformer::logits() up to fp32 summation order (the default f16 cache adds
+// the rounding of K and V to binary16, ~1e-3 relative in attention). One forward() takes a batch of TokenInputs from
 // any number of slots: the dense layers run as one gemm over all of them, attention runs per run of one
 // slot over that slot's own cache (what continuous batching builds on). Buffers are planned at create();
 // forward() allocates nothing. Not thread-safe: one forward at a time.
@@ -23,6 +24,7 @@ struct EngineOptions {
   int64_t n_slots = 1;             // sequences whose caches are held at once
   int64_t max_seq = 0;             // positions per slot; 0 = the config's max_seq
   int64_t max_batch_tokens = 256;  // tokens per forward() (prefill() cuts longer prompts into chunks)
+  DType kv_dtype = DType::kF16;    // KV cache storage: kF16 (half the memory and traffic) or kF32 (exact)
 };
 
 // One token to run: it is sequence `slot`'s token at absolute position `pos`.
@@ -77,6 +79,8 @@ class Engine {
   Status bind_weights();
   Status split_runs(std::span<const TokenInput> batch);
   void layer_forward(int64_t l, int64_t N);
+  template <typename T>
+  void attention(int64_t l);  // the attention of every run over its slot's cache (T: the cache's type)
 
   const model::Transformer* model_ = nullptr;
   KvCache cache_;

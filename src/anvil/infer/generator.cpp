@@ -22,7 +22,8 @@ Result<Generator> Generator::create(model::Transformer model, tok::Tokenizer tok
   g.model_ = std::make_unique<model::Transformer>(std::move(model));
   g.tok_ = std::make_unique<tok::Tokenizer>(std::move(tokenizer));
   ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(*g.model_, {.n_slots = 1, .max_seq = opt.max_seq,
-                                                              .max_batch_tokens = opt.max_batch_tokens}));
+                                                              .max_batch_tokens = opt.max_batch_tokens,
+                                                              .kv_dtype = opt.kv_dtype}));
   g.engine_ = std::make_unique<Engine>(std::move(e));
   g.logits_.resize(static_cast<size_t>(g.model_->config().vocab_size));
   g.eos_id_ = find_eos_id(*g.tok_);

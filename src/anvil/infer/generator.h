@@ -27,6 +27,7 @@ namespace anvil::infer {
 struct GeneratorOptions {
   int64_t max_seq = 0;             // cache positions (prompt + completion); 0 = the model's max_seq
   int64_t max_batch_tokens = 256;  // prefill chunk
+  DType kv_dtype = DType::kF16;    // KV cache storage (EngineOptions::kv_dtype)
 };
 
 // One sampled token and the text it releases (may be empty: an unfinished character, or text held back

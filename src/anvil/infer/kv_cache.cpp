@@ -6,17 +6,19 @@
 
 namespace anvil::infer {
 
-Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slots, int64_t max_seq) {
+Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slots, int64_t max_seq, DType dtype) {
   if (n_slots <= 0 || max_seq <= 0)
     return invalid_argument("[infer.kv_cache] n_slots {} and max_seq {} must be > 0", n_slots, max_seq);
+  if (dtype != DType::kF32 && dtype != DType::kF16)
+    return invalid_argument("[infer.kv_cache] cache type {}, expected F32 or F16", dtype_name(dtype));
   KvCache c;
-  c.n_slots_ = n_slots, c.max_seq_ = max_seq, c.n_layer_ = config.n_layer, c.kv_dim_ = config.kv_dim();
-  const int64_t n = c.n_floats_per_slot() * n_slots;
-  c.k_.reset(new (std::nothrow) float[static_cast<size_t>(n)]);
-  c.v_.reset(new (std::nothrow) float[static_cast<size_t>(n)]);
+  c.n_slots_ = n_slots, c.max_seq_ = max_seq, c.n_layer_ = config.n_layer, c.kv_dim_ = config.kv_dim(), c.dtype_ = dtype;
+  const size_t n_bytes = static_cast<size_t>(c.n_values_per_slot() * n_slots) * c.elem_size();
+  c.k_.reset(new (std::nothrow) std::byte[n_bytes]);
+  c.v_.reset(new (std::nothrow) std::byte[n_bytes]);
   if (!c.k_ || !c.v_)
-    return out_of_range("[infer.kv_cache] cannot allocate 2 x {} MiB for {} slots x {} positions", n * 4 >> 20,
-                              n_slots, max_seq);
+    return out_of_range("[infer.kv_cache] cannot allocate 2 x {} MiB for {} slots x {} positions ({})", n_bytes >> 20,
+                        n_slots, max_seq, dtype_name(dtype));
   c.length_.assign(static_cast<size_t>(n_slots), 0);
   return c;
 }

@@ -2,10 +2,12 @@
 // mu_; everything else (slots, SequenceStates, the engine, sinks) belongs to the scheduler thread. One step:
 // take cancels -> admit from the queue into free slots -> batch = decode tokens of running sequences,
 // then prefill chunks in admission order within max_batch_tokens -> Engine::forward (last row of each run)
-// -> SequenceState::step for every sequence whose row predicts a new token -> events -> free finished slots.
+// -> SequenceState::step for every sequence whose row predicts a new token (OpenMP over rows: each touches
+// only its own sequence) -> events, serially in row order -> free finished slots.
 #include "anvil/infer/scheduler.h"
 
 #include <omp.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <chrono>
@@ -78,6 +80,9 @@ struct Scheduler::Impl {
   std::vector<TokenInput> batch;
   std::vector<int64_t> row_slot;  // forward row -> slot
   std::vector<float> logits;
+  std::vector<SeqStep> row_step;   // per forward row: what sampling gave (when row_sampled)
+  std::vector<Status> row_status;
+  std::vector<char> row_sampled;
   std::thread thread;
 
   void loop();
@@ -167,17 +172,43 @@ Status Scheduler::Impl::step() {
     stats.kv_used_tokens = 0;
     for (int64_t s : order) stats.kv_used_tokens += engine->cache().length(s);
   }
+  // Sampling (softmax for logprobs, stop strings, detokenisation) is per sequence and touches only that
+  // sequence's state and logits row, so the rows are sampled in parallel; events and finishing stay serial,
+  // in row order.
   const auto now = Clock::now();
-  for (int64_t row = 0; row < n_rows; ++row) {
+  row_step.resize(static_cast<size_t>(n_rows));
+  row_status.assign(static_cast<size_t>(n_rows), ok_status());
+  row_sampled.assign(static_cast<size_t>(n_rows), 0);
+  auto sample_row = [&](int64_t row) {
     Running& run = *slots[static_cast<size_t>(row_slot[static_cast<size_t>(row)])];
     if (run.prefilling()) {
       run.n_prefilled = engine->cache().length(run.slot);
-      if (run.prefilling()) continue;  // more chunks to go; this row predicts nothing yet
+      if (run.prefilling()) return;  // more chunks to go; this row predicts nothing yet
       run.pos = run.n_prefilled;
     } else {
       ++run.pos;  // next_token went in at pos
     }
-    ANVIL_ASSIGN_OR_RETURN(SeqStep s, run.seq->step(logits.data() + row * V, run.pos, max_seq));
+    Result<SeqStep> s = run.seq->step(logits.data() + row * V, run.pos, max_seq);
+    if (!s.ok()) {
+      row_status[static_cast<size_t>(row)] = s.status();
+      return;
+    }
+    row_step[static_cast<size_t>(row)] = std::move(*s);
+    row_sampled[static_cast<size_t>(row)] = 1;
+  };
+  // One row: no parallel region at all (a region of one thread between the forward's regions of n_threads
+  // made single-stream decoding measurably slower with libgomp).
+  if (n_rows == 1 || n_threads == 1) {
+    for (int64_t row = 0; row < n_rows; ++row) sample_row(row);
+  } else {
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t row = 0; row < n_rows; ++row) sample_row(row);
+  }
+  for (const Status& st : row_status) ANVIL_RETURN_IF_ERROR(st);
+  for (int64_t row = 0; row < n_rows; ++row) {
+    if (!row_sampled[static_cast<size_t>(row)]) continue;
+    Running& run = *slots[static_cast<size_t>(row_slot[static_cast<size_t>(row)])];
+    SeqStep& s = row_step[static_cast<size_t>(row)];
     if (run.pos == run.n_prefilled) run.ttft_ms = ms_between(run.r.t_submit, now);
     bool alive = true;
     if (s.emitted) {
@@ -194,6 +225,7 @@ Status Scheduler::Impl::step() {
 }
 
 void Scheduler::Impl::loop() {
+  pthread_setname_np(pthread_self(), "anvil-sched");  // tells it apart in top -H / perf
   omp_set_num_threads(n_threads);  // a new thread starts from the default, not the creator's setting
   for (;;) {
     std::vector<Request> dropped;  // cancelled while still queued
@@ -266,7 +298,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(model::Transformer model, t
   impl->model = std::make_unique<model::Transformer>(std::move(model));
   impl->tok = std::make_unique<tok::Tokenizer>(std::move(tokenizer));
   ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(*impl->model, {.n_slots = opt.max_running, .max_seq = opt.max_seq,
-                                                                 .max_batch_tokens = opt.max_batch_tokens}));
+                                                                 .max_batch_tokens = opt.max_batch_tokens,
+                                                                 .kv_dtype = opt.kv_dtype}));
   impl->engine.emplace(std::move(e));
   impl->eos = find_eos_id(*impl->tok);
   impl->max_seq = impl->engine->cache().max_seq();

@@ -31,6 +31,7 @@ struct SchedulerOptions {
   int64_t max_seq = 0;             // positions per sequence (prompt + completion); 0 = the model's max_seq
   int64_t prefill_chunk = 64;      // prompt tokens one sequence may prefill per step
   int64_t max_batch_tokens = 256;  // tokens per Engine::forward (decode tokens first, then prefill chunks)
+  DType kv_dtype = DType::kF16;    // KV cache storage (EngineOptions::kv_dtype)
 };
 
 struct ScheduledRequest {
