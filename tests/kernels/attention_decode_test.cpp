@@ -2,9 +2,9 @@
 // tied to the full-sequence kernel: attention_forward over T tokens must equal a prefill of the first P
 // tokens followed by one-token decode steps over the same cache (GQA, sliding window, ALiBi, long caches
 // that cross the key-chunk boundary, strided q rows as in a fused qkv buffer), on every path of the fast
-// kernel: key blocks of 16 with tails of 1..15 keys and windows that start mid-block, head sizes of 1..8
-// 16-float chunks with partial last chunks, GQA groups walked together (and split past 8 heads), and the
-// portable loop for heads over 128 floats. Every case runs again over an f16 copy of the cache: fast vs ref
+// kernel: key blocks of 128 (eight 16-key sub-blocks) with every tail length and windows that start
+// mid-block, head sizes of 1..8 16-float chunks with partial last chunks, GQA groups walked together (and
+// split past 8 heads), and the portable loop for heads over 128 floats. Every case runs again over an f16 copy of the cache: fast vs ref
 // on the same f16 values, and within f16 rounding of the fp32 result.
 #include <vector>
 
