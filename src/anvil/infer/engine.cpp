@@ -172,18 +172,16 @@ Status Engine::split_runs(std::span<const TokenInput> batch) {
   return ok_status();
 }
 
-// RoPE on the new q/k rows, k/v appended to each run's cache (rounded to T), then each run's queries
-// attend over their slot's cache.
+// Per run: RoPE on its new q/k rows, its k/v appended to its slot's cache (rounded to T), then its queries
+// attend over that cache. A run touches only its own rows and its own slot, so runs are independent.
 template <typename T>
 void Engine::attention(int64_t l) {
   const model::ModelConfig& c = model_->config();
   const int64_t QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD, D = c.head_dim;
   float *qkv = qkv_.data(), *att = att_.data();
   model::ScopedKernelTime t(timer_, model::KernelKind::kAttention);
-  int64_t n_single = 0;  // runs of one token (decode steps)
-  for (const Run& r : runs_) {
+  auto run_one = [&](const Run& r) {
     const int64_t n = r.end - r.begin;
-    n_single += n == 1;
     float* rq = qkv + r.begin * QKV;
     if (c.position == model::PositionType::kRope) {
       const float* cs = rope_cos_.data() + r.pos0 * (D / 2);
@@ -202,26 +200,25 @@ void Engine::attention(int64_t l) {
         std::memcpy(vc + i * KVD, rq + i * QKV + QD + KVD, static_cast<size_t>(KVD) * sizeof(float));
       }
     }
-  }
-  auto attend = [&](const Run& r) {
-    const DecodeAttentionDims dims{.T_new = r.end - r.begin, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head,
-                                   .D = D, .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
+    const DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
+                                   .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
                                    .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
-    ops::attention_decode(att + r.begin * QD, qkv + r.begin * QKV, cache_.k<T>(l, r.slot), cache_.v<T>(l, r.slot),
-                          dims);
+    ops::attention_decode(att + r.begin * QD, rq, cache_.k<T>(l, r.slot), cache_.v<T>(l, r.slot), dims);
   };
   // Prefill chunks spread their (query, head) tasks over the threads inside attention_decode; decode
   // steps have too few tasks each for that, so several of them are spread over the threads one run per
   // task (the same arithmetic per run either way).
+  int64_t n_single = 0;  // runs of one token (decode steps)
+  for (const Run& r : runs_) n_single += r.end - r.begin == 1;
   const bool across_runs = n_single >= 2;
   for (const Run& r : runs_)
-    if (!across_runs || r.end - r.begin > 1) attend(r);
+    if (!across_runs || r.end - r.begin > 1) run_one(r);
   if (across_runs) {
     const auto n_runs = static_cast<int64_t>(runs_.size());
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n_runs; ++i) {
       const Run& r = runs_[static_cast<size_t>(i)];
-      if (r.end - r.begin == 1) attend(r);
+      if (r.end - r.begin == 1) run_one(r);
     }
   }
 }
