@@ -6,6 +6,9 @@ random weights (`anvil model init`) and a byte-level tokenizer. Prints a Markdow
 column is aggregate / single-stream from the same run (issue 6's goal: >= 4x at 8 streams; llama-server
 reaches 1.7-2.3x on this machine, ../shared/peers/RESULTS.md). Python standard library only.
   /usr/bin/python3 bench/serve_bench.py [--anvil build/anvil] [--tokens 128] [--models quickstart,llama15m]
+(--models llama110m: the LLaMA 110M shape, dim 768, 12 layers, 12 heads, ffn 2048, context 1024.)
+With --url it drives an already running OpenAI-compatible server (e.g. llama-server) with the same client:
+  /usr/bin/python3 bench/serve_bench.py --url http://127.0.0.1:8080 --served-model NAME [--label NAME]
 """
 import argparse
 import http.client
@@ -26,6 +29,10 @@ MODELS = {
                  "num_hidden_layers": 6, "num_attention_heads": 6, "num_key_value_heads": 6,
                  "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
                  "hidden_act": "silu", "tie_word_embeddings": False, "initializer_range": 0.02},
+    "llama110m": {"model_type": "llama", "vocab_size": 32000, "hidden_size": 768, "intermediate_size": 2048,
+                  "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
+                  "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+                  "hidden_act": "silu", "tie_word_embeddings": False, "initializer_range": 0.02},
 }
 PROMPT = "The quick brown fox jumps over the lazy dog; then it "  # byte-level: one token per byte
 
@@ -67,10 +74,12 @@ def start_server(anvil, model_dir, threads, max_running):
     return proc, m.group(1), int(m.group(2))
 
 
-def stream_request(host, port, n_tokens):
-    """One streamed completion; returns (ttft_s, decode_s, n_tokens) measured on the client."""
-    body = json.dumps({"model": "bench", "prompt": PROMPT, "max_tokens": n_tokens, "temperature": 0,
-                       "logprobs": 0, "stream": True, "stream_options": {"include_usage": True}})
+def stream_request(host, port, n_tokens, model="bench", extra=None):
+    """One streamed completion; returns (ttft_s, decode_s, n_tokens, count_source) measured on the client.
+    The token count is usage.completion_tokens when the server sends it, else llama-server's
+    timings.predicted_n, else the number of logprobs tokens, else the number of chunks carrying text."""
+    body = json.dumps({"model": model, "prompt": PROMPT, "max_tokens": n_tokens, "temperature": 0,
+                       "logprobs": 0, "stream": True, "stream_options": {"include_usage": True}, **(extra or {})})
     conn = http.client.HTTPConnection(host, port, timeout=600)
     t0 = time.perf_counter()
     conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
@@ -78,7 +87,8 @@ def stream_request(host, port, n_tokens):
     if resp.status != 200:
         raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:200]!r}")
     t_first = t_last = None
-    usage = None
+    usage = timings = None
+    n_logprob_tokens = n_text_chunks = 0
     while True:
         line = resp.readline()
         if not line:
@@ -86,25 +96,37 @@ def stream_request(host, port, n_tokens):
         if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
             continue
         ev = json.loads(line[6:])
-        if ev.get("usage"):
-            usage = ev["usage"]
-        if ev["choices"] and ev["choices"][0].get("logprobs"):  # one chunk per batch of tokens
+        usage = ev.get("usage") or usage
+        timings = ev.get("timings") or timings
+        choice = ev["choices"][0] if ev.get("choices") else {}
+        logprobs = choice.get("logprobs")
+        if logprobs or choice.get("text"):  # anvil: one chunk per step; llama-server: one per token
             now = time.perf_counter()
             t_first = t_first or now
             t_last = now
+            n_logprob_tokens += len(logprobs.get("tokens") or []) if logprobs else 0
+            n_text_chunks += 1
     conn.close()
-    n = usage["completion_tokens"]
-    return t_first - t0, t_last - t_first, n
+    if t_first is None:
+        raise RuntimeError("the stream carried no token chunk")
+    if usage and "completion_tokens" in usage:
+        return t_first - t0, t_last - t_first, usage["completion_tokens"], "usage"
+    if timings and "predicted_n" in timings:
+        return t_first - t0, t_last - t_first, timings["predicted_n"], "timings"
+    if n_logprob_tokens:
+        return t_first - t0, t_last - t_first, n_logprob_tokens, "logprobs"
+    return t_first - t0, t_last - t_first, n_text_chunks, "chunks"
 
 
-def run_level(host, port, n_streams, n_tokens, rounds):
+def run_level(host, port, n_streams, n_tokens, rounds, model, extra):
+    """All streams' results, aggregate tok/s and the client's own CPU share (CPU s / wall s)."""
     results, errors = [], []
     lock = threading.Lock()
 
     def worker():
         for _ in range(rounds):
             try:
-                r = stream_request(host, port, n_tokens)
+                r = stream_request(host, port, n_tokens, model, extra)
                 with lock:
                     results.append(r)
             except Exception as e:  # noqa: BLE001 - reported below
@@ -112,15 +134,35 @@ def run_level(host, port, n_streams, n_tokens, rounds):
                     errors.append(str(e))
 
     threads = [threading.Thread(target=worker) for _ in range(n_streams)]
+    cpu0 = os.times()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    cpu1 = os.times()
     if errors:
         sys.exit(f"serve_bench: {len(errors)} requests failed, first: {errors[0]}")
-    return sum(r[2] for r in results) / wall, results
+    client_cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall
+    return sum(r[2] for r in results) / wall, results, client_cpu
+
+
+def bench_server(name, host, port, model, levels, args, rows, extra=None):
+    """Runs every concurrency level against one server and appends its rows."""
+    stream_request(host, port, 8, model, extra)  # warm-up: first-touch of weights and caches
+    single = None
+    for n in levels:
+        agg, res, client_cpu = run_level(host, port, n, args.tokens, args.rounds if n > 1 else args.rounds + 1,
+                                         model, extra)
+        ttft_ms = 1000 * sum(r[0] for r in res) / len(res)
+        decode = sum(r[2] - 1 for r in res) / sum(r[1] for r in res)
+        source = ",".join(sorted({r[3] for r in res}))
+        single = single or agg
+        rows.append((name, n, agg, agg / single, ttft_ms, decode, client_cpu, source))
+        print(f"[serve_bench] {name}: {n:2d} streams: {agg:8.1f} tok/s aggregate, "
+              f"TTFT {ttft_ms:7.1f} ms, per-stream decode {decode:7.1f} tok/s, client CPU {client_cpu:.2f} "
+              f"cores, tokens counted from {source}", file=sys.stderr)
 
 
 def main():
@@ -131,38 +173,49 @@ def main():
     ap.add_argument("--tokens", type=int, default=128, help="tokens generated per request")
     ap.add_argument("--rounds", type=int, default=2, help="requests per stream at each level")
     ap.add_argument("--threads", type=int, default=2, help="anvil --threads for the server")
+    ap.add_argument("--url", help="benchmark this running server (http://HOST:PORT) instead of `anvil serve`")
+    ap.add_argument("--served-model", default="bench", help="with --url: the model name requests send")
+    ap.add_argument("--label", help="with --url: the model column's text (default: the URL)")
+    ap.add_argument("--extra-body", default="{}",
+                    help='with --url: JSON object merged into each request, e.g. \'{"ignore_eos": true}\'')
     args = ap.parse_args()
     levels = [int(s) for s in args.streams.split(",")]
-    work = tempfile.mkdtemp(prefix="anvil_serve_bench_")
     rows = []
     engine = {}
+    if args.url:
+        m = re.fullmatch(r"http://([^/:]+):(\d+)/?", args.url)
+        if not m:
+            sys.exit(f"serve_bench: --url {args.url!r} is not http://HOST:PORT")
+        bench_server(args.label or args.url, m.group(1), int(m.group(2)), args.served_model, levels, args, rows,
+                     json.loads(args.extra_body))
+        print_table(args, rows, engine)
+        return
+    work = tempfile.mkdtemp(prefix="anvil_serve_bench_")
     try:
         for name in args.models.split(","):
             model_dir = make_model(args.anvil, work, name)
             engine[name] = engine_alone(args.anvil, model_dir, args.threads, args.tokens)
             proc, host, port = start_server(args.anvil, model_dir, args.threads, max(levels))
             try:
-                stream_request(host, port, 8)  # warm-up: first-touch of weights and caches
-                single = None
-                for n in levels:
-                    agg, res = run_level(host, port, n, args.tokens, args.rounds if n > 1 else args.rounds + 1)
-                    ttft_ms = 1000 * sum(r[0] for r in res) / len(res)
-                    decode = sum(r[2] - 1 for r in res) / sum(r[1] for r in res)
-                    single = single or agg
-                    rows.append((name, n, agg, agg / single, ttft_ms, decode))
-                    print(f"[serve_bench] {name}: {n:2d} streams: {agg:8.1f} tok/s aggregate, "
-                          f"TTFT {ttft_ms:7.1f} ms, per-stream decode {decode:7.1f} tok/s", file=sys.stderr)
+                bench_server(name, host, port, "bench", levels, args, rows)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{args.tokens} tokens per request, prompt {len(PROMPT)} tokens, {args.threads} threads, "
-          f"greedy, HTTP SSE (completions, one chunk per scheduler step)\n")
-    print("| model | streams | aggregate tok/s | x single-stream | mean TTFT ms | per-stream decode tok/s |")
-    print("|---|---|---|---|---|---|")
-    for name, n, agg, ratio, ttft, dec in rows:
-        print(f"| {name} | {n} | {agg:.1f} | {ratio:.2f} | {ttft:.1f} | {dec:.1f} |")
+    print_table(args, rows, engine)
+
+
+def print_table(args, rows, engine):
+    server = f"server at {args.url}" if args.url else f"{args.threads} threads, one chunk per scheduler step"
+    print(f"\n{args.tokens} tokens per request, prompt {len(PROMPT)} bytes, greedy, HTTP SSE completions, {server}\n")
+    print("| model | streams | aggregate tok/s | x single-stream | mean TTFT ms | per-stream decode tok/s "
+          "| client CPU (cores) | tokens counted from |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, n, agg, ratio, ttft, dec, client_cpu, source in rows:
+        print(f"| {name} | {n} | {agg:.1f} | {ratio:.2f} | {ttft:.1f} | {dec:.1f} | {client_cpu:.2f} | {source} |")
+    if not engine:
+        return
     print("\nThe engine alone (`anvil generate`, same prompt and length, same run): " +
           ", ".join(f"{name} {tps:.1f} tok/s decode, TTFT {ttft:.1f} ms" for name, (tps, ttft) in engine.items()))
 
