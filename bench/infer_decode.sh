@@ -2,7 +2,8 @@
 # Batch-1 decode speed of `anvil generate` on the LLaMA shape llama.cpp's 15M row uses in
 # /work/shared/peers/RESULTS.md (dim 288, 6 layers, 6 heads, ffn 768, vocab 32000, random weights), fp32,
 # 2 threads. Prints the generator's TTFT and decode tokens/s line for each run. Peer: llama.cpp b4748
-# `llama-bench` tg128 F32 = 724 tok/s on this machine (not rerun here).
+# `llama-bench` tg128 F32 = 724 tok/s on this machine (RESULTS.md; measured side by side on 2026-11-29:
+# 481 tok/s against anvil's 996, docs/serve.md).
 # Usage: [THREADS=2] bench/infer_decode.sh [BUILD_DIR] [N_TOKENS] [RUNS]. Needs a quiet machine: with
 # more runnable processes than cores, OpenMP barriers make multi-threaded decode wait on the scheduler.
 set -euo pipefail
