@@ -6,7 +6,8 @@ random weights (`anvil model init`) and a byte-level tokenizer. Prints a Markdow
 column is aggregate / single-stream from the same run (issue 6's goal: >= 4x at 8 streams; llama-server
 reaches 1.7-2.3x on this machine, ../shared/peers/RESULTS.md). Python standard library only.
   /usr/bin/python3 bench/serve_bench.py [--anvil build/anvil] [--tokens 128] [--models quickstart,llama15m]
-(--models llama110m: the LLaMA 110M shape, dim 768, 12 layers, 12 heads, ffn 2048, context 1024.)
+(--models llama110m: the LLaMA 110M shape, dim 768, 12 layers, 12 heads, ffn 2048, context 1024; S and M:
+issue 2's GPT-2 configs, d_model 256 / 512, 4 / 8 layers, vocab 8192 / 32768, context 256 / 512.)
 With --url it drives an already running OpenAI-compatible server (e.g. llama-server) with the same client:
   /usr/bin/python3 bench/serve_bench.py --url http://127.0.0.1:8080 --served-model NAME [--label NAME]
 """
@@ -29,6 +30,9 @@ MODELS = {
                  "num_hidden_layers": 6, "num_attention_heads": 6, "num_key_value_heads": 6,
                  "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
                  "hidden_act": "silu", "tie_word_embeddings": False, "initializer_range": 0.02},
+    # Issue 2's GPT-2 configs S and M (bench/train_vs_torch.py), learned positions, tied head.
+    "S": {"model_type": "gpt2", "vocab_size": 8192, "n_positions": 256, "n_embd": 256, "n_layer": 4, "n_head": 4},
+    "M": {"model_type": "gpt2", "vocab_size": 32768, "n_positions": 512, "n_embd": 512, "n_layer": 8, "n_head": 8},
     "llama110m": {"model_type": "llama", "vocab_size": 32000, "hidden_size": 768, "intermediate_size": 2048,
                   "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
                   "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
