@@ -189,6 +189,9 @@ TEST(EngineErrors, RejectsBadBatches) {
         "two runs");
   fails(std::vector<TokenInput>(5, TokenInput{}), "batch of 5 tokens");
   EXPECT_FALSE(Engine::create(m, {.max_seq = 41}).ok());  // beyond 40 learned positions
+  auto bf16 = Engine::create(m, {.kv_dtype = DType::kBF16});  // the cache holds F32 or F16 only
+  ASSERT_FALSE(bf16.ok());
+  EXPECT_NE(bf16.status().message().find("expected F32 or F16"), std::string::npos) << bf16.status().message();
 }
 
 }  // namespace
