@@ -66,9 +66,10 @@ def engine_alone(anvil, model_dir, threads, n_tokens):
     return float(m.group(2)), float(m.group(1))
 
 
-def start_server(anvil, model_dir, threads, max_running):
+def start_server(anvil, model_dir, threads, max_running, stream_interval):
     proc = subprocess.Popen([anvil, "--threads", str(threads), "serve", "--model", model_dir, "--port", "0",
-                             "--max-running", str(max_running), "--max-queue", "64", "--model-name", "bench"],
+                             "--max-running", str(max_running), "--max-queue", "64", "--model-name", "bench",
+                             "--stream-interval", str(stream_interval)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     m = re.search(r"listening on http://([\d.]+):(\d+)", line)
@@ -177,6 +178,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=128, help="tokens generated per request")
     ap.add_argument("--rounds", type=int, default=2, help="requests per stream at each level")
     ap.add_argument("--threads", type=int, default=2, help="anvil --threads for the server")
+    ap.add_argument("--stream-interval", type=int, default=1, help="anvil serve --stream-interval (tokens per chunk)")
     ap.add_argument("--url", help="benchmark this running server (http://HOST:PORT) instead of `anvil serve`")
     ap.add_argument("--served-model", default="bench", help="with --url: the model name requests send")
     ap.add_argument("--label", help="with --url: the model column's text (default: the URL)")
@@ -199,7 +201,7 @@ def main():
         for name in args.models.split(","):
             model_dir = make_model(args.anvil, work, name)
             engine[name] = engine_alone(args.anvil, model_dir, args.threads, args.tokens)
-            proc, host, port = start_server(args.anvil, model_dir, args.threads, max(levels))
+            proc, host, port = start_server(args.anvil, model_dir, args.threads, max(levels), args.stream_interval)
             try:
                 bench_server(name, host, port, "bench", levels, args, rows)
             finally:

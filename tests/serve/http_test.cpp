@@ -1,6 +1,7 @@
 // HttpServer in process, on a tiny random LLaMA-style model with a byte-level tokenizer (no end-of-text
 // token, so generations run to max_tokens), talked to with httplib's client: greedy /v1/completions
 // equals Generator on the same weights, the SSE stream adds up to the same text and ends with [DONE],
+// with --stream-interval N every chunk after the first carries N tokens (the last: the rest),
 // a client that stops reading mid-stream gets its request cancelled, shutdown() lets an in-flight stream
 // finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
 // route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
@@ -140,6 +141,35 @@ TEST_F(Http, StreamAddsUpToTheWholeResponse) {
   EXPECT_EQ(text, whole["choices"][0]["message"]["content"].get<std::string>());
   EXPECT_EQ(ev[ev.size() - 2]["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(ev.back()["usage"], whole["usage"]);
+}
+
+TEST_F(Http, StreamIntervalPutsThatManyTokensInEachChunk) {
+  // A second server on the same scheduler whose SSE chunks wait for 4 tokens (after the first).
+  auto h = HttpServer::start(*sched_, sched_opt_, *metrics_, template_,
+                             {.port = 0, .model_name = "tiny", .max_body_bytes = kMaxBody, .stream_interval = 4});
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  httplib::Client client("127.0.0.1", (*h)->port());
+  const json req = {{"model", "tiny"}, {"prompt", "Once"}, {"max_tokens", 64}, {"temperature", 0}, {"logprobs", 0}};
+  const json whole = post("/v1/completions", req);
+  json sreq = req;
+  sreq["stream"] = true;
+  auto r = client.Post("/v1/completions", sreq.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  bool done = false;
+  std::vector<size_t> per_chunk;  // tokens in each chunk that carries any
+  std::string text;
+  for (const json& e : sse_events(r->body, done)) {
+    const json& lp = e["choices"][0]["logprobs"];
+    if (lp.is_object()) per_chunk.push_back(lp["tokens"].size());
+    text += e["choices"][0].value("text", "");
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(text, whole["choices"][0]["text"].get<std::string>());
+  ASSERT_GE(per_chunk.size(), 2u);
+  EXPECT_EQ(std::accumulate(per_chunk.begin(), per_chunk.end(), size_t{0}), 64u);
+  for (size_t i = 1; i + 1 < per_chunk.size(); ++i) EXPECT_GE(per_chunk[i], 4u) << "chunk " << i;
+  (*h)->shutdown();
 }
 
 TEST_F(Http, ClientThatStopsReadingCancelsTheStream) {

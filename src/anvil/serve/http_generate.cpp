@@ -95,7 +95,8 @@ struct Generation {
     out.clear();
     if (kind == ApiKind::kChat && !role_sent) out += sse_role_chunk(meta, include_usage);
     role_sent = true;
-    channel->pop_all(event_buf);
+    // The first token goes out at once (time to first token); later chunks carry stream_interval tokens.
+    channel->pop_all(event_buf, saw_token ? static_cast<size_t>(server->opt.stream_interval) : 1);
     std::string& text = text_buf;
     std::vector<TokenLogprob>& lps = lp_buf;
     text.clear();

@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,20 +31,26 @@ struct TimedEvent {
 class EventChannel {
  public:
   // Scheduler thread. False once the consumer is gone (the scheduler then cancels the request).
+  // The consumer is woken only once what it waits for is there (no wake-up per token when it wants more).
   bool push(const infer::StreamEvent& e) {
+    bool wake = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return false;
       events_.push_back({e, wall_seconds()});
+      wake = ready();
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
     return true;
   }
-  // Consumer: blocks until at least one event is there, then moves all of them to `out` (cleared first).
-  void pop_all(std::vector<TimedEvent>& out) {
+  // Consumer: blocks until `want` events (or the final one) are there, then moves all of them to `out`
+  // (cleared first).
+  void pop_all(std::vector<TimedEvent>& out, size_t want = 1) {
     out.clear();
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !events_.empty(); });
+    want_ = std::max<size_t>(want, 1);
+    cv_.wait(lock, [&] { return ready(); });
+    want_ = 1;
     while (!events_.empty()) {
       out.push_back(std::move(events_.front()));
       events_.pop_front();
@@ -68,9 +75,12 @@ class EventChannel {
   }
 
  private:
+  bool ready() const { return events_.size() >= want_ || (!events_.empty() && events_.back().event.final); }
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<TimedEvent> events_;
+  size_t want_ = 1;  // what the waiting consumer needs before it is woken
   bool closed_ = false;
 };
 
