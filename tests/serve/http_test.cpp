@@ -172,8 +172,26 @@ TEST_F(Http, StreamIntervalPutsThatManyTokensInEachChunk) {
   (*h)->shutdown();
 }
 
-TEST_F(Http, ClientThatStopsReadingCancelsTheStream) {
-  const json req = {{"model", "tiny"}, {"prompt", "go"}, {"max_tokens", 400}, {"stream", true}};
+TEST(HttpCancel, ClientThatStopsReadingCancelsTheStream) {
+  // A model slow enough (18M parameters, ~1 ms a token here) that its 400 tokens cannot all be generated before the server's
+  // next write finds the client gone, even on a loaded machine (the tiny model finished first under load).
+  auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":384,"intermediate_size":1536,
+                                     "num_hidden_layers":8,"num_attention_heads":4,"num_key_value_heads":2,
+                                     "max_position_embeddings":512})");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().to_string();
+  auto m = model::Transformer::create(*cfg);
+  ASSERT_TRUE(m.ok());
+  m->init_weights(12);
+  const infer::SchedulerOptions so{.max_running = 2, .max_queue = 2};
+  auto sched = infer::Scheduler::create(std::move(*m), byte_tokenizer(), so);
+  ASSERT_TRUE(sched.ok()) << sched.status().to_string();
+  ServeMetrics metrics("slow");
+  const infer::ChatTemplate chat = infer::ChatTemplate::default_template();
+  auto server = HttpServer::start(**sched, so, metrics, chat, {.port = 0, .model_name = "slow"});
+  ASSERT_TRUE(server.ok()) << server.status().to_string();
+  httplib::Client client("127.0.0.1", (*server)->port());
+
+  const json req = {{"model", "slow"}, {"prompt", "go"}, {"max_tokens", 400}, {"stream", true}};
   int n_chunks = 0;
   httplib::Request hr;
   hr.method = "POST";
@@ -181,13 +199,15 @@ TEST_F(Http, ClientThatStopsReadingCancelsTheStream) {
   hr.body = req.dump();
   hr.set_header("Content-Type", "application/json");
   hr.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++n_chunks < 2; };  // leave
-  auto r = client_->send(hr);
+  auto r = client.send(hr);
   EXPECT_FALSE(r);  // the client aborted the read
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (sched_->stats().n_cancelled < 1 && std::chrono::steady_clock::now() < deadline)
+  while ((*sched)->stats().n_cancelled < 1 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_EQ(sched_->stats().n_cancelled, 1u);
-  EXPECT_LT(sched_->stats().n_completed, 1u);  // it never ran to its 400 tokens
+  EXPECT_EQ((*sched)->stats().n_cancelled, 1u);
+  EXPECT_LT((*sched)->stats().n_completed, 1u);  // it never ran to its 400 tokens
+  (*server)->shutdown();
+  (*sched)->drain();
 }
 
 TEST_F(Http, ShutdownFinishesInFlightStreamAndRefusesNewRequests) {
