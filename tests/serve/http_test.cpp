@@ -1,8 +1,9 @@
 // HttpServer in process, on a tiny random LLaMA-style model with a byte-level tokenizer (no end-of-text
 // token, so generations run to max_tokens), talked to with httplib's client: greedy /v1/completions
 // equals Generator on the same weights, the SSE stream adds up to the same text and ends with [DONE],
-// with --stream-interval N every chunk after the first carries N tokens (the last: the rest),
-// a client that stops reading mid-stream gets its request cancelled, shutdown() lets an in-flight stream
+// with --stream-interval N every chunk after the first with text carries N tokens (the last: the rest),
+// a client that stops reading mid-stream gets its request cancelled (noticed by the failed write, or by
+// watching the socket while a --stream-interval chunk fills), shutdown() lets an in-flight stream
 // finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
 // route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
 // top_logprobs are the log-softmax of the Engine's own logits at each position (completions and chat,
@@ -158,56 +159,82 @@ TEST_F(Http, StreamIntervalPutsThatManyTokensInEachChunk) {
   ASSERT_EQ(r->status, 200) << r->body;
   bool done = false;
   std::vector<size_t> per_chunk;  // tokens in each chunk that carries any
+  size_t first_text = SIZE_MAX;   // the chunk that first carried text: until then tokens go out one by one
   std::string text;
   for (const json& e : sse_events(r->body, done)) {
     const json& lp = e["choices"][0]["logprobs"];
     if (lp.is_object()) per_chunk.push_back(lp["tokens"].size());
     text += e["choices"][0].value("text", "");
+    if (!text.empty() && first_text == SIZE_MAX) first_text = per_chunk.size() - 1;
   }
   EXPECT_TRUE(done);
   EXPECT_EQ(text, whole["choices"][0]["text"].get<std::string>());
   ASSERT_GE(per_chunk.size(), 1u);  // one when the handler first looks after the last token (a busy machine)
   EXPECT_EQ(std::accumulate(per_chunk.begin(), per_chunk.end(), size_t{0}), 64u);
-  for (size_t i = 1; i + 1 < per_chunk.size(); ++i) EXPECT_GE(per_chunk[i], 4u) << "chunk " << i;
+  for (size_t i = first_text + 1; i + 1 < per_chunk.size(); ++i) EXPECT_GE(per_chunk[i], 4u) << "chunk " << i;
   (*h)->shutdown();
 }
 
-TEST(HttpCancel, ClientThatStopsReadingCancelsTheStream) {
-  // A model slow enough (18M parameters, ~1 ms a token here) that its 400 tokens cannot all be generated before the server's
-  // next write finds the client gone, even on a loaded machine (the tiny model finished first under load).
-  auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":384,"intermediate_size":1536,
-                                     "num_hidden_layers":8,"num_attention_heads":4,"num_key_value_heads":2,
-                                     "max_position_embeddings":512})");
-  ASSERT_TRUE(cfg.ok()) << cfg.status().to_string();
-  auto m = model::Transformer::create(*cfg);
-  ASSERT_TRUE(m.ok());
-  m->init_weights(12);
-  const infer::SchedulerOptions so{.max_running = 2, .max_queue = 2};
-  auto sched = infer::Scheduler::create(std::move(*m), byte_tokenizer(), so);
-  ASSERT_TRUE(sched.ok()) << sched.status().to_string();
-  ServeMetrics metrics("slow");
-  const infer::ChatTemplate chat = infer::ChatTemplate::default_template();
-  auto server = HttpServer::start(**sched, so, metrics, chat, {.port = 0, .model_name = "slow"});
-  ASSERT_TRUE(server.ok()) << server.status().to_string();
-  httplib::Client client("127.0.0.1", (*server)->port());
+// A server on a model slow enough (18M parameters, ~1 ms a token here) that 400 tokens cannot all be
+// generated before a client that left is noticed, even on a loaded machine (the tiny model could finish).
+class HttpCancel : public ::testing::Test {
+ protected:
+  void start(int64_t stream_interval) {
+    auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":384,
+                                       "intermediate_size":1536,"num_hidden_layers":8,"num_attention_heads":4,
+                                       "num_key_value_heads":2,"max_position_embeddings":512})");
+    ASSERT_TRUE(cfg.ok()) << cfg.status().to_string();
+    auto m = model::Transformer::create(*cfg);
+    ASSERT_TRUE(m.ok());
+    m->init_weights(12);
+    auto sched = infer::Scheduler::create(std::move(*m), byte_tokenizer(), sched_opt_);
+    ASSERT_TRUE(sched.ok()) << sched.status().to_string();
+    sched_ = std::move(*sched);
+    auto server = HttpServer::start(*sched_, sched_opt_, metrics_, template_,
+                                    {.port = 0, .model_name = "slow", .stream_interval = stream_interval});
+    ASSERT_TRUE(server.ok()) << server.status().to_string();
+    server_ = std::move(*server);
+  }
+  void TearDown() override {
+    if (server_) server_->shutdown();
+    if (sched_) sched_->drain();
+  }
+  // Streams 400 tokens and stops reading after `n_reads` pieces of the body; then waits for the cancel.
+  void leave_after(int n_reads) {
+    httplib::Client client("127.0.0.1", server_->port());
+    const json req = {{"model", "slow"}, {"prompt", "go"}, {"max_tokens", 400}, {"stream", true}};
+    int n_chunks = 0;
+    httplib::Request hr;
+    hr.method = "POST";
+    hr.path = "/v1/completions";
+    hr.body = req.dump();
+    hr.set_header("Content-Type", "application/json");
+    hr.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++n_chunks < n_reads; };
+    auto r = client.send(hr);
+    EXPECT_FALSE(r);  // the client aborted the read
+    client.stop();    // and closes its connection (httplib may keep it after an aborted read)
+    const auto deadline = std::chrono::steady_clock::now() + kPatience;
+    while (sched_->stats().n_cancelled < 1 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(sched_->stats().n_cancelled, 1u);
+    EXPECT_LT(sched_->stats().n_completed, 1u);  // it never ran to its 400 tokens
+  }
 
-  const json req = {{"model", "slow"}, {"prompt", "go"}, {"max_tokens", 400}, {"stream", true}};
-  int n_chunks = 0;
-  httplib::Request hr;
-  hr.method = "POST";
-  hr.path = "/v1/completions";
-  hr.body = req.dump();
-  hr.set_header("Content-Type", "application/json");
-  hr.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++n_chunks < 2; };  // leave
-  auto r = client.send(hr);
-  EXPECT_FALSE(r);  // the client aborted the read
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while ((*sched)->stats().n_cancelled < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_EQ((*sched)->stats().n_cancelled, 1u);
-  EXPECT_LT((*sched)->stats().n_completed, 1u);  // it never ran to its 400 tokens
-  (*server)->shutdown();
-  (*sched)->drain();
+  const infer::SchedulerOptions sched_opt_{.max_running = 2, .max_queue = 2};
+  ServeMetrics metrics_{"slow"};
+  const infer::ChatTemplate template_ = infer::ChatTemplate::default_template();
+  std::unique_ptr<infer::Scheduler> sched_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpCancel, ClientThatStopsReadingCancelsTheStream) {
+  start(1);
+  leave_after(2);  // the next write fails
+}
+
+TEST_F(HttpCancel, ClientThatLeavesWhileAChunkFillsCancelsTheStream) {
+  start(1000);     // after the first token, no write until the end: only watching the socket can tell
+  leave_after(1);
 }
 
 TEST_F(Http, ShutdownFinishesInFlightStreamAndRefusesNewRequests) {

@@ -166,7 +166,7 @@ Command register_serve(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::PositiveNumber);
   add_kv_cache_option(c.app, &s.kv_dtype);
   c.app->add_option("--stream-interval", h.stream_interval,
-                    "SSE streams: after the first token, each chunk carries this many tokens (or the rest); more "
+                    "SSE streams: after the first text, each chunk carries this many tokens (or the rest); more "
                     "means fewer wake-ups and writes per token, so more throughput with many streams of a small "
                     "model, at the cost of choppier streaming (as SGLang's --stream-interval)")
       ->capture_default_str()

@@ -1,10 +1,11 @@
 // POST /v1/completions and /v1/chat/completions (see http_server.h): drain and auth checks, parse and
 // validate, render the chat template, encode, enforce the prompt limit, submit to the scheduler, then
 // either wait for the final event and answer one JSON object, or stream SSE chunks as events arrive
-// (all events waiting are coalesced into one chunk). A stream whose client is gone (a write fails) closes
-// its channel and cancels the scheduler request; a non-streamed request watches its connection's socket
-// while it waits (peer_socket.h: httplib 0.11 has no disconnect signal) and does the same when the client
-// has gone, so an abandoned request frees its slot instead of generating for nobody. Metrics: TTFT and
+// (all events waiting are coalesced into one chunk, of at least --stream-interval tokens after the first).
+// A request whose client is gone closes its channel and cancels the scheduler request, so an abandoned
+// request frees its slot instead of generating for nobody: a stream notices when a write fails, and both
+// kinds watch their connection's socket while they wait for tokens (peer_socket.h: httplib 0.11 has no
+// disconnect signal). Metrics: TTFT and
 // queue time from the scheduler's event, inter-token gaps from event arrival times, end-to-end from
 // submit to the final event; status 499 for a client that left (nginx's convention), or a failed
 // stream's error status.
@@ -19,6 +20,9 @@
 
 namespace anvil::serve {
 namespace {
+
+// How often a request checks that its client is still connected while it waits for tokens.
+constexpr auto kPeerCheckInterval = std::chrono::milliseconds(20);
 
 // State of one generation request, shared by its handler, its content provider and its releaser (all on
 // the worker thread that answers it; the scheduler thread only touches `channel`).
@@ -40,6 +44,10 @@ struct Generation {
   std::vector<TokenLogprob> lp_buf;
   double last_token_s = 0.0;
   size_t streamed_bytes = 0;
+  // Streams: the connection's four-tuple, and its socket once looked up (the first time a wait for tokens
+  // outlasts kPeerCheckInterval; -1 when not found), so a client that leaves is noticed without a write.
+  httplib::Request peer_key;
+  std::optional<int> peer;
   infer::StreamEvent final_event;
 
   // Metrics for one event; appends its text and logprob. Returns true on the final event.
@@ -95,8 +103,17 @@ struct Generation {
     out.clear();
     if (kind == ApiKind::kChat && !role_sent) out += sse_role_chunk(meta, include_usage);
     role_sent = true;
-    // The first token goes out at once (time to first token); later chunks carry stream_interval tokens.
-    channel->pop_all(event_buf, saw_token ? static_cast<size_t>(server->opt.stream_interval) : 1);
+    // Tokens go out as they come until some text has (time to first token: a first token may complete no
+    // character yet); later chunks carry stream_interval tokens. While waiting (queued, a slow model, a
+    // long interval), check now and then that the client is still there.
+    const size_t want = streamed_bytes > 0 ? static_cast<size_t>(server->opt.stream_interval) : 1;
+    while (!channel->pop_all_for(event_buf, kPeerCheckInterval, want)) {
+      if (!peer) peer = find_connection_socket(peer_key);
+      if (*peer >= 0 && peer_gone(*peer)) {
+        abandon();
+        return false;
+      }
+    }
     std::string& text = text_buf;
     std::vector<TokenLogprob>& lps = lp_buf;
     text.clear();
@@ -132,8 +149,6 @@ struct Generation {
   }
 };
 
-// How often a non-streamed request checks that its client is still connected while it waits.
-constexpr auto kPeerCheckInterval = std::chrono::milliseconds(20);
 
 uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: distinct, well-spread default seeds
   x += 0x9e3779b97f4a7c15ULL;
@@ -231,6 +246,8 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   track_request(*id);
 
   if (g->stream) {
+    g->peer_key.remote_addr = req.remote_addr, g->peer_key.remote_port = req.remote_port;
+    g->peer_key.local_addr = req.local_addr, g->peer_key.local_port = req.local_port;
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(

@@ -56,11 +56,14 @@ class EventChannel {
       events_.pop_front();
     }
   }
-  // As pop_all, but waits at most `timeout`; false (and `out` empty) when nothing came.
-  bool pop_all_for(std::vector<TimedEvent>& out, std::chrono::milliseconds timeout) {
+  // As pop_all, but waits at most `timeout`; false (and `out` empty) when what it wants did not come.
+  bool pop_all_for(std::vector<TimedEvent>& out, std::chrono::milliseconds timeout, size_t want = 1) {
     out.clear();
     std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, timeout, [&] { return !events_.empty(); })) return false;
+    want_ = std::max<size_t>(want, 1);
+    const bool got = cv_.wait_for(lock, timeout, [&] { return ready(); });
+    want_ = 1;
+    if (!got) return false;
     while (!events_.empty()) {
       out.push_back(std::move(events_.front()));
       events_.pop_front();

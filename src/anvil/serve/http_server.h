@@ -32,7 +32,7 @@ struct HttpOptions {
   int64_t n_workers = 0;             // HTTP worker threads; 0 = scheduler max_running + max_queue + 8
   uint64_t seed = 0;                 // requests without "seed" get seed ^ a per-request counter hash
   double shutdown_grace_s = 30.0;    // shutdown(): in-flight requests get this long, then are cancelled
-  int64_t stream_interval = 1;       // SSE: after the first token, a chunk waits for this many tokens (or the end)
+  int64_t stream_interval = 1;       // SSE: after the first text, a chunk waits for this many tokens (or the end)
 };
 
 class HttpServer {
