@@ -157,7 +157,7 @@ TEST(Engines, RecomputeAndGeneratorGiveTheSameGreedyCompletion) {
     ASSERT_TRUE(lm.ok());
     const CompleteFn slow = recompute_completer(*lm);
     model::Transformer m2 = tiny_model(config, 21);
-    auto gen = infer::Generator::create(std::move(m2), byte_tokenizer());
+    auto gen = infer::Generator::create(std::move(m2), byte_tokenizer(), {.kv_dtype = DType::kF32});  // as eval
     ASSERT_TRUE(gen.ok()) << gen.status().to_string();
     const CompleteFn fast = generator_completer(*gen);
     const GenParams p{.max_new_tokens = 24, .temperature = 0.0, .seed = 0, .stop = {}};
@@ -180,9 +180,11 @@ TEST(Engines, SchedulerBatchEqualsGeneratorOneAtATime) {
   // Ten prompts of different lengths, greedy and seeded-sampled, through continuous batching of 4
   // sequences (a queue of 4, so submission also waits for free places) vs the Generator alone.
   const std::string config = llama_config(257, 96);
-  auto gen = infer::Generator::create(tiny_model(config, 5), byte_tokenizer());
+  // The fp32 KV cache, as `anvil eval` uses (the default f16 one can make batching flip a near-tie).
+  auto gen = infer::Generator::create(tiny_model(config, 5), byte_tokenizer(), {.kv_dtype = DType::kF32});
   ASSERT_TRUE(gen.ok()) << gen.status().to_string();
-  auto sched = infer::Scheduler::create(tiny_model(config, 5), byte_tokenizer(), {.max_running = 4, .max_queue = 4});
+  auto sched = infer::Scheduler::create(tiny_model(config, 5), byte_tokenizer(),
+                                        {.max_running = 4, .max_queue = 4, .kv_dtype = DType::kF32});
   ASSERT_TRUE(sched.ok()) << sched.status().to_string();
   const CompleteFn one = generator_completer(*gen);
   const CompleteBatchFn many = scheduler_completer(**sched);

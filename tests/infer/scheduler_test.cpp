@@ -28,10 +28,11 @@ using test_models::tiny_model;
 constexpr int64_t kPrefillChunk = 8;
 constexpr int64_t kMaxBatchTokens = 24;
 // Logprobs batched vs Generator: the engine's linear layers sum in a different order for forwards of <= 16
-// rows (small_linear) and more (sgemm), so logits agree to fp32 rounding, not bit for bit; through the
-// default f16 KV cache a K or V value that the two orders round to neighbouring binary16 values moves a
-// logprob by up to ~2e-4 here (1e-4 with an fp32 cache).
-constexpr float kLogprobTol = 5e-4f;
+// rows (small_linear) and more (sgemm), so logits agree to fp32 rounding, not bit for bit. The equality
+// test runs with an fp32 KV cache: through the default f16 one, a K or V value that the two orders round
+// to neighbouring binary16 values moves a logprob by up to ~6e-4, depending on how requests happened to
+// be batched (the f16 cache's accuracy is engine_test's).
+constexpr float kLogprobTol = 1e-4f;
 
 // What one request's sink saw.
 struct Seen {
@@ -129,7 +130,8 @@ TEST_P(SchedulerEquality, AloneAndBatchedEqualGenerator) {
   const auto prompts = eight_prompts();
   const int n = static_cast<int>(prompts.size());
   // Prefill chunks as long as the scheduler's: alone, both run the very same forwards (bit-identical).
-  auto gen = Generator::create(tiny_model(llama), byte_tokenizer(), {.max_batch_tokens = kPrefillChunk});
+  auto gen = Generator::create(tiny_model(llama), byte_tokenizer(),
+                               {.max_batch_tokens = kPrefillChunk, .kv_dtype = DType::kF32});
   ASSERT_TRUE(gen.ok());
   std::vector<GenerationResult> want;
   for (int i = 0; i < n; ++i) {
@@ -137,7 +139,7 @@ TEST_P(SchedulerEquality, AloneAndBatchedEqualGenerator) {
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     want.push_back(*r);
   }
-  auto sched = make_scheduler(llama, {.max_running = 8});
+  auto sched = make_scheduler(llama, {.max_running = 8, .kv_dtype = DType::kF32});
   // Alone: one request at a time.
   for (int i = 0; i < n; ++i) {
     Collector c;

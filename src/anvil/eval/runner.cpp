@@ -56,8 +56,13 @@ Status make_backend(const EvalConfig& cfg, const std::string& tok_path, LmScorer
   }
   ANVIL_ASSIGN_OR_RETURN(model::Transformer m, model::Transformer::load(cfg.model_dir));
   ANVIL_ASSIGN_OR_RETURN(tok::Tokenizer t, tok::load_tokenizer_json(tok_path));
+  // Evaluation keeps the fp32 KV cache: how the scheduler happens to batch requests changes a logit only
+  // at fp32 rounding then, while the f16 cache's rounding could flip a near-tie and make a score depend on
+  // timing. (Decoding speed matters less here than a report that reproduces.)
+  constexpr DType kEvalKvCache = DType::kF32;
   if (cfg.engine == GenEngine::kKvCache) {
-    ANVIL_ASSIGN_OR_RETURN(infer::Generator g, infer::Generator::create(std::move(m), std::move(t)));
+    ANVIL_ASSIGN_OR_RETURN(infer::Generator g,
+                           infer::Generator::create(std::move(m), std::move(t), {.kv_dtype = kEvalKvCache}));
     b.generator = std::make_unique<infer::Generator>(std::move(g));
     b.complete = one_at_a_time(generator_completer(*b.generator));
     b.name = "infer::Generator (KV cache, one sequence at a time)";
@@ -65,7 +70,8 @@ Status make_backend(const EvalConfig& cfg, const std::string& tok_path, LmScorer
   }
   ANVIL_ASSIGN_OR_RETURN(b.scheduler, infer::Scheduler::create(std::move(m), std::move(t),
                                                                {.max_running = cfg.max_batch,
-                                                                .max_queue = std::max<int64_t>(64, cfg.max_batch)}));
+                                                                .max_queue = std::max<int64_t>(64, cfg.max_batch),
+                                                                .kv_dtype = kEvalKvCache}));
   b.complete = scheduler_completer(*b.scheduler);
   b.name = fmt::format("infer::Scheduler (KV cache, continuous batching of {} sequences)", cfg.max_batch);
   return ok_status();
