@@ -23,7 +23,7 @@ CLI::Option* add_kv_cache_option(CLI::App* app, DType* out) {
       ->add_option_function<std::string>(
           "--kv-cache", [out](const std::string& v) { *out = v == "f32" ? DType::kF32 : DType::kF16; },
           "KV cache storage: f16 (half the memory and the bytes each decode step reads, as llama.cpp's default) or "
-          "f32 (bit-faithful to the training forward)")
+          "f32 (the training forward's values up to fp32 summation order)")
       ->check(CLI::IsMember({"f16", "f32"}))
       ->default_str("f16");
 }
