@@ -45,15 +45,34 @@ tok::Tokenizer byte_tokenizer() {
   return std::move(*t);
 }
 
-model::Transformer tiny_model() {
-  auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":32,"intermediate_size":64,
-                                     "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
-                                     "max_position_embeddings":512,"initializer_range":0.5})");
+model::Transformer make_model(const char* config, uint64_t seed) {
+  auto cfg = model::parse_config(config);
   EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
   auto m = model::Transformer::create(*cfg);
   EXPECT_TRUE(m.ok());
-  m->init_weights(11);
+  m->init_weights(seed);
   return std::move(*m);
+}
+
+model::Transformer tiny_model() {
+  return make_model(R"({"model_type":"llama","vocab_size":256,"hidden_size":32,"intermediate_size":64,
+                        "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+                        "max_position_embeddings":512,"initializer_range":0.5})",
+                    11);
+}
+
+// Big enough that 2000 tokens take seconds on 2 cores, so a client can leave long before the end.
+model::Transformer slow_model() {
+  return make_model(R"({"model_type":"llama","vocab_size":256,"hidden_size":256,"intermediate_size":512,
+                        "num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":4,
+                        "max_position_embeddings":2048,"initializer_range":0.5})",
+                    5);
+}
+
+bool wait_for(const std::function<bool()>& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return pred();
 }
 
 class Http : public ::testing::Test {
@@ -175,19 +194,12 @@ TEST_F(Http, StreamIntervalPutsThatManyTokensInEachChunk) {
   (*h)->shutdown();
 }
 
-// A server on a model slow enough (18M parameters, ~1 ms a token here) that 400 tokens cannot all be
-// generated before a client that left is noticed, even on a loaded machine (the tiny model could finish).
+// A server on slow_model(): its 2000 tokens cannot all be generated before a client that left is noticed,
+// even on a loaded machine (the tiny model could finish first).
 class HttpCancel : public ::testing::Test {
  protected:
   void start(int64_t stream_interval) {
-    auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":384,
-                                       "intermediate_size":1536,"num_hidden_layers":8,"num_attention_heads":4,
-                                       "num_key_value_heads":2,"max_position_embeddings":512})");
-    ASSERT_TRUE(cfg.ok()) << cfg.status().to_string();
-    auto m = model::Transformer::create(*cfg);
-    ASSERT_TRUE(m.ok());
-    m->init_weights(12);
-    auto sched = infer::Scheduler::create(std::move(*m), byte_tokenizer(), sched_opt_);
+    auto sched = infer::Scheduler::create(slow_model(), byte_tokenizer(), sched_opt_);
     ASSERT_TRUE(sched.ok()) << sched.status().to_string();
     sched_ = std::move(*sched);
     auto server = HttpServer::start(*sched_, sched_opt_, metrics_, template_,
@@ -199,10 +211,10 @@ class HttpCancel : public ::testing::Test {
     if (server_) server_->shutdown();
     if (sched_) sched_->drain();
   }
-  // Streams 400 tokens and stops reading after `n_reads` pieces of the body; then waits for the cancel.
+  // Streams 2000 tokens and stops reading after `n_reads` pieces of the body; then waits for the cancel.
   void leave_after(int n_reads) {
     httplib::Client client("127.0.0.1", server_->port());
-    const json req = {{"model", "slow"}, {"prompt", "go"}, {"max_tokens", 400}, {"stream", true}};
+    const json req = {{"model", "slow"}, {"prompt", "go"}, {"max_tokens", 2000}, {"stream", true}};
     int n_chunks = 0;
     httplib::Request hr;
     hr.method = "POST";
@@ -213,11 +225,9 @@ class HttpCancel : public ::testing::Test {
     auto r = client.send(hr);
     EXPECT_FALSE(r);  // the client aborted the read
     client.stop();    // and closes its connection (httplib may keep it after an aborted read)
-    const auto deadline = std::chrono::steady_clock::now() + kPatience;
-    while (sched_->stats().n_cancelled < 1 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_TRUE(wait_for([&] { return sched_->stats().n_cancelled >= 1; })) << "the stream was not cancelled";
     EXPECT_EQ(sched_->stats().n_cancelled, 1u);
-    EXPECT_LT(sched_->stats().n_completed, 1u);  // it never ran to its 400 tokens
+    EXPECT_EQ(sched_->stats().n_completed, 0u);  // it never ran to its 2000 tokens
   }
 
   const infer::SchedulerOptions sched_opt_{.max_running = 2, .max_queue = 2};
@@ -233,7 +243,7 @@ TEST_F(HttpCancel, ClientThatStopsReadingCancelsTheStream) {
 }
 
 TEST_F(HttpCancel, ClientThatLeavesWhileAChunkFillsCancelsTheStream) {
-  start(1000);     // after the first token, no write until the end: only watching the socket can tell
+  start(4096);  // more than its 2000 tokens: no write after the first text, only watching the socket can tell
   leave_after(1);
 }
 
@@ -494,24 +504,6 @@ TEST_F(Http, WrongMethodOnAKnownRouteIs405WithAllow) {
   }
   const std::string m = metrics_->render(sched_->stats());
   EXPECT_NE(m.find(R"(endpoint="/v1/completions",status="405"} 2)"), std::string::npos) << m;
-}
-
-// Big enough that 2000 tokens take seconds on 2 cores, so a client can leave long before the end.
-model::Transformer slow_model() {
-  auto cfg = model::parse_config(R"({"model_type":"llama","vocab_size":256,"hidden_size":256,"intermediate_size":512,
-                                     "num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":4,
-                                     "max_position_embeddings":2048,"initializer_range":0.5})");
-  EXPECT_TRUE(cfg.ok()) << cfg.status().to_string();
-  auto m = model::Transformer::create(*cfg);
-  EXPECT_TRUE(m.ok());
-  m->init_weights(5);
-  return std::move(*m);
-}
-
-bool wait_for(const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  return pred();
 }
 
 TEST(HttpDisconnect, NonStreamedRequestWhoseClientLeavesIsCancelledAndFreesItsSlot) {

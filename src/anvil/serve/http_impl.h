@@ -43,20 +43,8 @@ class EventChannel {
     if (wake) cv_.notify_one();
     return true;
   }
-  // Consumer: blocks until `want` events (or the final one) are there, then moves all of them to `out`
-  // (cleared first).
-  void pop_all(std::vector<TimedEvent>& out, size_t want = 1) {
-    out.clear();
-    std::unique_lock<std::mutex> lock(mu_);
-    want_ = std::max<size_t>(want, 1);
-    cv_.wait(lock, [&] { return ready(); });
-    want_ = 1;
-    while (!events_.empty()) {
-      out.push_back(std::move(events_.front()));
-      events_.pop_front();
-    }
-  }
-  // As pop_all, but waits at most `timeout`; false (and `out` empty) when what it wants did not come.
+  // Consumer: waits at most `timeout` for `want` events (or the final one), then moves all of them to `out`
+  // (cleared first); false (and `out` empty) when they did not come.
   bool pop_all_for(std::vector<TimedEvent>& out, std::chrono::milliseconds timeout, size_t want = 1) {
     out.clear();
     std::unique_lock<std::mutex> lock(mu_);
