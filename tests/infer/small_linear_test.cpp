@@ -1,7 +1,8 @@
-// small_linear (decode-sized linear layers) in both weight layouts, with and without bias, for every row
-// count 1..kSmallLinearMaxRows at strided input/output, sizes with 16-lane tails, tiny and large (on both
-// sides of the threading threshold): against a double-precision reference, never reading past `in` in a
-// row (the gaps hold NaN), never writing past `out`; and batch invariance: a row's output is bit-identical
+// small_linear (decode-sized linear layers) on PackedLinears packed from both weight layouts, with and
+// without bias, for every row count 1..kSmallLinearMaxRows at strided input/output, sizes with partial
+// panels (48 outputs) and 16-lane tails, tiny and large (on both sides of the threading threshold): against
+// a double-precision reference, never reading past `in` in a row or past the weights (the gaps hold NaN),
+// never writing past `out`; and batch invariance: a row's output is bit-identical
 // whatever the number of rows in the call and whichever other rows share it — and its consequence in
 // Engine: a sequence decoded alone or batched with up to 15 others gets bit-identical logits (rows past 8
 // run as a second pass over cache-hot weights: same per-row arithmetic). The fused forms (small_linears,
@@ -34,7 +35,7 @@ constexpr int64_t kInPad = 3, kOutPadCols = 5;
 struct Shape {
   int64_t in, out;
 };
-// Tails of 1..15 lanes on either side, a single lane, the 15M LLaMA shapes and ones past the threading
+// Partial panels and tails of 1..15 lanes on either side, a single lane, the 15M LLaMA shapes and ones past the threading
 // threshold (kParallelMinWeights = 2^15 weights).
 constexpr Shape kShapes[] = {{1, 1}, {5, 7}, {16, 16}, {17, 33}, {31, 129}, {288, 288}, {288, 768},
                              {768, 291}, {300, 1000}, {1030, 70}};
@@ -50,11 +51,13 @@ std::vector<float> normals(int64_t n, uint64_t seed) {
 struct Layer {
   std::vector<float> w, b;
   model::Linear lin;
+  PackedLinear packed;  // of lin
   Layer(Shape s, model::WeightLayout layout, bool bias, uint64_t seed)
       : w(normals(s.in * s.out, seed)), b(normals(s.out, seed + 1)) {
     w.resize(w.size() + 64, std::numeric_limits<float>::quiet_NaN());
     b.resize(b.size() + 64, std::numeric_limits<float>::quiet_NaN());
     lin = {.w = w.data(), .b = bias ? b.data() : nullptr, .in = s.in, .out = s.out, .layout = layout};
+    packed = PackedLinear(lin);
   }
   float weight(int64_t i, int64_t o) const {
     return lin.layout == model::WeightLayout::kOutIn ? w[static_cast<size_t>(o * lin.in + i)]
@@ -73,10 +76,10 @@ std::vector<float> inputs(int64_t N, int64_t in, uint64_t seed) {
 }
 
 // Runs small_linear into a padded output (N rows at stride out + kOutPadCols, pads = kOutPad).
-std::vector<float> run(const model::Linear& lin, const std::vector<float>& x, int64_t N) {
-  const int64_t ldo = lin.out + kOutPadCols;
+std::vector<float> run(const Layer& layer, const std::vector<float>& x, int64_t N) {
+  const int64_t ldo = layer.lin.out + kOutPadCols;
   std::vector<float> y(static_cast<size_t>(N * ldo), kOutPad);
-  small_linear(lin, y.data(), ldo, x.data(), lin.in + kInPad, N);
+  small_linear(layer.packed, y.data(), ldo, x.data(), layer.lin.in + kInPad, N);
   return y;
 }
 
@@ -91,7 +94,7 @@ TEST(SmallLinear, MatchesDoubleReference) {
           SCOPED_TRACE(testing::Message() << layout_name(layout) << " in=" << s.in << " out=" << s.out
                                           << " bias=" << bias << " N=" << N);
           const auto x = inputs(N, s.in, 10 + static_cast<uint64_t>(N));
-          const auto y = run(layer.lin, x, N);
+          const auto y = run(layer, x, N);
           const int64_t ldi = s.in + kInPad, ldo = s.out + kOutPadCols;
           int n_bad = 0;
           for (int64_t n = 0; n < N; ++n) {
@@ -126,7 +129,7 @@ TEST(SmallLinear, RowsAreBitIdenticalWhateverTheBatch) {
         const auto pool = inputs(kRows, s.in, 3);  // row r of the pool, alone: alone[r]
         std::vector<std::vector<float>> alone;
         for (int64_t r = 0; r < kRows; ++r)
-          alone.push_back(run(layer.lin, std::vector<float>(pool.begin() + r * ldi, pool.end()), 1));
+          alone.push_back(run(layer, std::vector<float>(pool.begin() + r * ldi, pool.end()), 1));
         // Every batch size, each pool row at a different position and with different neighbours.
         for (int64_t N = 1; N <= kRows; ++N) {
           for (int64_t shift = 0; shift < kRows; shift += 3) {
@@ -136,7 +139,7 @@ TEST(SmallLinear, RowsAreBitIdenticalWhateverTheBatch) {
               src[static_cast<size_t>(n)] = (n * 5 + shift + N) % kRows;
               std::copy_n(pool.begin() + src[static_cast<size_t>(n)] * ldi, ldi, x.begin() + n * ldi);
             }
-            const auto y = run(layer.lin, x, N);
+            const auto y = run(layer, x, N);
             for (int64_t n = 0; n < N; ++n) {
               const float* got = y.data() + n * ldo;
               const float* want = alone[static_cast<size_t>(src[static_cast<size_t>(n)])].data();
@@ -255,8 +258,8 @@ TEST(SmallLinears, EqualSeparateCalls) {
           std::vector<LinearOutput> outs;
           int64_t col = 0;
           for (const auto& l : layers) {
-            small_linear(l->lin, want.data() + col, ldo, x.data(), in + kInPad, N);
-            outs.push_back({.lin = &l->lin, .out = got.data() + col, .ldo = ldo});
+            small_linear(l->packed, want.data() + col, ldo, x.data(), in + kInPad, N);
+            outs.push_back({.lin = &l->packed, .out = got.data() + col, .ldo = ldo});
             col += l->lin.out;
           }
           small_linears(outs, x.data(), in + kInPad, N);
@@ -280,10 +283,10 @@ TEST(SmallLinearAdd, EqualsLinearThenAdd) {
         for (int64_t n = 0; n < N; ++n) std::fill_n(x0.begin() + n * ldx + s.out, kOutPadCols, kOutPad);
         at_thread_counts([&] {
           std::vector<float> want = x0, got = x0, y(static_cast<size_t>(N * s.out));
-          small_linear(layer.lin, y.data(), s.out, inp.data(), s.in + kInPad, N);
+          small_linear(layer.packed, y.data(), s.out, inp.data(), s.in + kInPad, N);
           for (int64_t n = 0; n < N; ++n)
             ops::add(want.data() + n * ldx, want.data() + n * ldx, y.data() + n * s.out, s.out);
-          small_linear_add(layer.lin, got.data(), ldx, inp.data(), s.in + kInPad, N);
+          small_linear_add(layer.packed, got.data(), ldx, inp.data(), s.in + kInPad, N);
           EXPECT_TRUE(same_bits(got, want));
         });
       }
@@ -293,7 +296,7 @@ TEST(SmallLinearAdd, EqualsLinearThenAdd) {
 
 // The fused SwiGLU MLP against its unfused sequence (small_linear gate and up, ops::swiglu_forward,
 // small_linear down, ops::add): act and x bit-identical, act's row padding untouched. LLaMA 15M's shape,
-// one whose d_ff ends in a partial block (kActBlock = 32) and a group tail, and a tiny serial one.
+// one whose d_ff ends in a partial panel (of kPanelCols = 48) and a lane tail, and a tiny serial one.
 TEST(SmallSwigluMlp, EqualsUnfusedSequence) {
   struct MlpShape {
     int64_t C, F;
@@ -311,14 +314,14 @@ TEST(SmallSwigluMlp, EqualsUnfusedSequence) {
           std::vector<float> g(static_cast<size_t>(N * s.F)), u = g, p(static_cast<size_t>(N * s.C));
           std::vector<float> act_want(static_cast<size_t>(N * lda), kOutPad), act_got = act_want;
           std::vector<float> x_want = x0, x_got = x0;
-          small_linear(gate.lin, g.data(), s.F, ln.data(), s.C + kInPad, N);
-          small_linear(up.lin, u.data(), s.F, ln.data(), s.C + kInPad, N);
+          small_linear(gate.packed, g.data(), s.F, ln.data(), s.C + kInPad, N);
+          small_linear(up.packed, u.data(), s.F, ln.data(), s.C + kInPad, N);
           for (int64_t n = 0; n < N; ++n)
             ops::swiglu_forward(act_want.data() + n * lda, g.data() + n * s.F, u.data() + n * s.F, s.F);
-          small_linear(down.lin, p.data(), s.C, act_want.data(), lda, N);
+          small_linear(down.packed, p.data(), s.C, act_want.data(), lda, N);
           for (int64_t n = 0; n < N; ++n)
             ops::add(x_want.data() + n * ldx, x_want.data() + n * ldx, p.data() + n * s.C, s.C);
-          small_swiglu_mlp({.gate = gate.lin, .up = up.lin, .down = down.lin, .inp = ln.data(), .ldi = s.C + kInPad,
+          small_swiglu_mlp({.gate = gate.packed, .up = up.packed, .down = down.packed, .inp = ln.data(), .ldi = s.C + kInPad,
                             .act = act_got.data(), .lda = lda, .x = x_got.data(), .ldx = ldx, .N = N});
           EXPECT_TRUE(same_bits(act_got, act_want));
           EXPECT_TRUE(same_bits(x_got, x_want));

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "anvil/infer/small_linear.h"
 
@@ -20,35 +21,40 @@ using model::WeightLayout;
 
 namespace {
 
-// A decode-sized batch streams the weights once (small_linear); bigger ones go through ops::gemm.
-void run_linear(const LinearCall& call, const Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi) {
+// A decode-sized batch streams the packed weights once (small_linear); bigger ones go through ops::gemm.
+void run_linear(const LinearCall& call, const EngineLinear& d, float* out, int64_t ldo, const float* inp, int64_t ldi) {
   if (call.N <= kSmallLinearMaxRows) {
     model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
-    small_linear(lin, out, ldo, inp, ldi, call.N);
+    small_linear(d.packed, out, ldo, inp, ldi, call.N);
   } else {
-    model::linear_forward(call, lin, out, ldo, inp, ldi);
+    model::linear_forward(call, d.lin, out, ldo, inp, ldi);
   }
 }
 
-// Linears reading the same input (q/k/v): one parallel region for all of them on a decode-sized batch.
-void run_linears(const LinearCall& call, std::span<const LinearOutput> outs, const float* inp, int64_t ldi) {
+// Linears reading the same input (q/k/v), linear i writing columns col[i].. of `out` (row stride ldo): one
+// parallel region for all of them on a decode-sized batch.
+void run_linears(const LinearCall& call, std::span<const EngineLinear> lins, const int64_t* col, float* out, int64_t ldo,
+                 const float* inp, int64_t ldi) {
   if (call.N <= kSmallLinearMaxRows) {
     model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
-    small_linears(outs, inp, ldi, call.N);
+    LinearOutput outs[3];
+    ANVIL_CHECK(lins.size() <= std::size(outs), "run_linears: {} linears", lins.size());
+    for (size_t i = 0; i < lins.size(); ++i) outs[i] = {.lin = &lins[i].packed, .out = out + col[i], .ldo = ldo};
+    small_linears(std::span<const LinearOutput>(outs, lins.size()), inp, ldi, call.N);
   } else {
-    for (const LinearOutput& o : outs) model::linear_forward(call, *o.lin, o.out, o.ldo, inp, ldi);
+    for (size_t i = 0; i < lins.size(); ++i) model::linear_forward(call, lins[i].lin, out + col[i], ldo, inp, ldi);
   }
 }
 
-// x (N, lin.out) += inp @ W (+ b); `scratch` (N, lin.out) holds the product on the gemm path.
-void run_linear_add(const LinearCall& call, const Linear& lin, float* x, const float* inp, int64_t ldi,
-                    float* scratch) {
+// x (N, out) += inp @ W (+ b); `scratch` (N, out) holds the product on the gemm path.
+void run_linear_add(const LinearCall& call, const EngineLinear& d, float* x, const float* inp, int64_t ldi, float* scratch) {
+  const int64_t out = d.lin.out;
   if (call.N <= kSmallLinearMaxRows) {
     model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
-    small_linear_add(lin, x, lin.out, inp, ldi, call.N);
+    small_linear_add(d.packed, x, out, inp, ldi, call.N);
   } else {
-    model::linear_forward(call, lin, scratch, lin.out, inp, ldi);
-    ops::add(x, x, scratch, call.N * lin.out);
+    model::linear_forward(call, d.lin, scratch, out, inp, ldi);
+    ops::add(x, x, scratch, call.N * out);
   }
 }
 
@@ -95,8 +101,11 @@ Status Engine::bind_weights() {
   };
   const bool bias_gpt2 = c.is_gpt2();
   auto linear = [&](const std::string& n, int64_t in, int64_t out, WeightLayout layout, bool bias) {
-    return Linear{.w = val(n + ".weight", true), .b = bias ? val(n + ".bias", true) : nullptr, .in = in, .out = out,
-                  .layout = layout};
+    EngineLinear d;
+    d.lin = Linear{.w = val(n + ".weight", true), .b = bias ? val(n + ".bias", true) : nullptr, .in = in, .out = out,
+                   .layout = layout};
+    if (d.lin.w && (!bias || d.lin.b)) d.packed = PackedLinear(d.lin), packed_bytes_ += d.packed.bytes();
+    return d;
   };
   auto norm = [&](const std::string& n) {
     return Norm{.w = val(n + ".weight", true), .b = c.is_gpt2() ? val(n + ".bias", true) : nullptr,
@@ -111,7 +120,12 @@ Status Engine::bind_weights() {
     wpe_ = learned ? val("model.embed_positions.weight", true) : nullptr;
     norm_f_ = norm("model.norm");
   }
-  lm_head_ = c.tie_embeddings ? wte_ : val("lm_head.weight", true);
+  if (c.tie_embeddings) {
+    lm_head_.lin = Linear{.w = wte_, .in = C, .out = c.vocab_size, .layout = WeightLayout::kOutIn};
+    if (wte_) lm_head_.packed = PackedLinear(lm_head_.lin), packed_bytes_ += lm_head_.packed.bytes();
+  } else {
+    lm_head_ = linear("lm_head", C, c.vocab_size, WeightLayout::kOutIn, false);
+  }
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LayerWeights lw;
     if (c.is_gpt2()) {
@@ -135,7 +149,7 @@ Status Engine::bind_weights() {
       lw.up[1] = linear(p + "mlp.up_proj", C, F, oi, c.mlp_bias), lw.n_up = 2;
       lw.down = linear(p + "mlp.down_proj", F, C, oi, c.mlp_bias);
     }
-    layers_.push_back(lw);
+    layers_.push_back(std::move(lw));
   }
   return missing;
 }
@@ -232,9 +246,7 @@ void Engine::layer_forward(int64_t l, int64_t N) {
 
   // Attention block.
   model::norm_forward(timer_, w.norm1, ln, mean_.data(), rstd_.data(), x, N);
-  LinearOutput qkv_out[3];
-  for (int i = 0; i < w.n_qkv; ++i) qkv_out[i] = {.lin = &w.qkv[i], .out = qkv + w.qkv_col[i], .ldo = QKV};
-  run_linears(call, std::span<const LinearOutput>(qkv_out, static_cast<size_t>(w.n_qkv)), ln, C);
+  run_linears(call, std::span<const EngineLinear>(w.qkv, static_cast<size_t>(w.n_qkv)), w.qkv_col, qkv, QKV, ln, C);
   if (cache_.dtype() == DType::kF16) attention<f16_t>(l);
   else attention<float>(l);
   run_linear_add(call, w.o, x, att, QD, proj);
@@ -243,7 +255,7 @@ void Engine::layer_forward(int64_t l, int64_t N) {
   model::norm_forward(timer_, w.norm2, ln, mean_.data(), rstd_.data(), x, N);
   if (w.n_up == 2 && N <= kSmallLinearMaxRows) {  // SwiGLU and residual in the linears' region, same bits
     model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
-    small_swiglu_mlp({.gate = w.up[0], .up = w.up[1], .down = w.down, .inp = ln, .ldi = C, .act = act_.data(),
+    small_swiglu_mlp({.gate = w.up[0].packed, .up = w.up[1].packed, .down = w.down.packed, .inp = ln, .ldi = C, .act = act_.data(),
                       .lda = F, .x = x, .ldx = C, .N = N});
     return;
   }
@@ -287,8 +299,7 @@ Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor whi
   }
   model::norm_forward(timer_, norm_f_, lnf_.data(), mean_.data(), rstd_.data(), rows, n_rows);
   // logits (n_rows, V) = lnf @ W^T, W (V, C)
-  const Linear head{.w = lm_head_, .in = C, .out = V, .layout = WeightLayout::kOutIn};
-  run_linear(LinearCall{.precision = Precision::kF32, .timer = &timer_, .N = n_rows}, head, logits, V, lnf_.data(), C);
+  run_linear(LinearCall{.precision = Precision::kF32, .timer = &timer_, .N = n_rows}, lm_head_, logits, V, lnf_.data(), C);
   return n_rows;
 }
 

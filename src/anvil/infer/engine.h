@@ -5,8 +5,10 @@
 // KV cache its logits equal Transformer::logits() up to fp32 summation order (the default f16 cache adds
 // the rounding of K and V to binary16, ~1e-3 relative in attention). One forward() takes a batch of TokenInputs from
 // any number of slots: the dense layers run as one gemm over all of them, attention runs per run of one
-// slot over that slot's own cache (what continuous batching builds on). Buffers are planned at create();
-// forward() allocates nothing. Not thread-safe: one forward at a time.
+// slot over that slot's own cache (what continuous batching builds on). Buffers are planned at create(),
+// which also packs a copy of every linear weight for the decode kernels (small_linear.h; the memory of the
+// model's linear weights once more, packed_weight_bytes()); forward() allocates nothing. Not thread-safe:
+// one forward at a time.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 
 #include "anvil/base/status.h"
 #include "anvil/infer/kv_cache.h"
+#include "anvil/infer/small_linear.h"
 #include "anvil/model/layers.h"
 #include "anvil/model/transformer.h"
 
@@ -34,11 +37,18 @@ struct TokenInput {
   int64_t pos = 0;
 };
 
+// A linear layer of the engine: the model's weights in place (ops::gemm, forwards of more than
+// kSmallLinearMaxRows rows) and the engine's packed copy (small_linear, decode-sized forwards).
+struct EngineLinear {
+  model::Linear lin;
+  PackedLinear packed;
+};
+
 enum class LogitsFor : uint8_t { kAll, kLastOfRun };  // every token | the last token of each run
 
 class Engine {
  public:
-  // `model` must outlive the engine (its parameters are read in place).
+  // `model` must outlive the engine (embeddings, norms and the gemm path read its parameters in place).
   static Result<Engine> create(const model::Transformer& model, const EngineOptions& opt);
 
   // Runs `batch` and writes logits (n_rows, V) row-major into `logits`; returns n_rows. A batch is a
@@ -56,6 +66,7 @@ class Engine {
   const model::ModelConfig& config() const { return model_->config(); }
   int64_t vocab_size() const { return model_->config().vocab_size; }
   int64_t max_batch_tokens() const { return max_batch_; }
+  int64_t packed_weight_bytes() const { return packed_bytes_; }  // the packed copies of the linear weights
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
   model::KernelTimer& timer() { return timer_; }
@@ -63,13 +74,13 @@ class Engine {
  private:
   struct LayerWeights {
     model::Norm norm1, norm2;
-    model::Linear qkv[3];  // GPT-2: c_attn (fused); LLaMA: q_proj, k_proj, v_proj
+    EngineLinear qkv[3];  // GPT-2: c_attn (fused); LLaMA: q_proj, k_proj, v_proj
     int64_t qkv_col[3] = {};
     int n_qkv = 0;
-    model::Linear o;
-    model::Linear up[2];   // GPT-2: c_fc; LLaMA: gate_proj, up_proj
+    EngineLinear o;
+    EngineLinear up[2];  // GPT-2: c_fc; LLaMA: gate_proj, up_proj
     int n_up = 0;
-    model::Linear down;
+    EngineLinear down;
   };
   struct Run {
     int64_t begin, end, slot, pos0;  // batch rows [begin, end)
@@ -85,10 +96,11 @@ class Engine {
   const model::Transformer* model_ = nullptr;
   KvCache cache_;
   int64_t max_batch_ = 0;
+  int64_t packed_bytes_ = 0;
   model::KernelTimer timer_;
   const float* wte_ = nullptr;
   const float* wpe_ = nullptr;
-  const float* lm_head_ = nullptr;
+  EngineLinear lm_head_;
   model::Norm norm_f_;
   std::vector<LayerWeights> layers_;
   std::vector<float> alibi_slopes_;

@@ -1,14 +1,20 @@
-// Linear layers for decode-sized batches: each weight is streamed from memory once for all rows (register-
-// blocked, AVX-512 where built for it), threads split the output features. Batch-1 decode is memory-bound
-// and oneDNN's sgemm at M=1 repacks its operands on every call, so rows <= kSmallLinearMaxRows take this
-// path, more use model::linear_forward (ops::gemm); same math: y = x W (+ b) in either layout.
-// Batch invariant: row n's output depends only on row n's input, bit-identical whatever N and the other
-// rows, so a sequence decodes to the same logits alone or batched with up to 15 others. The fused forms
-// (several linears, + residual, the SwiGLU MLP) each run in ONE OpenMP region and give the same bits as the
-// unfused sequence of small_linear / ops::add / ops::swiglu_forward calls.
+// Linear layers for decode-sized batches. At load, each weight matrix is packed into panels of
+// kPanelCols output features: panel p holds W[:, 48p .. 48p+47] as (in, 48) row-major, so the kernel streams
+// the weights front to back, one contiguous stream per thread, and keeps 8 rows x 48 outputs in registers
+// (x[n][i] broadcast, one pass over the weights for up to 8 rows; rows 9..16 run a second pass over the
+// panel while it is cache-hot). Batch-1 decode is memory-bound and oneDNN's sgemm at M=1 repacks its
+// operands on every call, so rows <= kSmallLinearMaxRows take this path; more use model::linear_forward
+// (ops::gemm) on the unpacked weights. Same math: y = x W (+ b) in either source layout.
+// Batch invariant: every (row, output) has its own accumulator, started at b[o] (or 0) and fed
+// x[n][i] * w[i][o] in i order, so row n's output depends only on row n's input — bit-identical whatever N
+// and the other rows, and a sequence decodes to the same logits alone or batched with up to 15 others. The
+// fused forms (several linears, + residual, the SwiGLU MLP) each run in ONE OpenMP region and give the same
+// bits as the unfused sequence of small_linear / ops::add / ops::swiglu_forward calls.
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <span>
 
 #include "anvil/model/layers.h"
@@ -16,32 +22,55 @@
 namespace anvil::infer {
 
 inline constexpr int64_t kSmallLinearMaxRows = 16;
+inline constexpr int64_t kPanelCols = 48;  // output features per packed panel (3 AVX-512 vectors)
 
-// out (N, lin.out) at row stride ldo = inp (N, lin.in) at row stride ldi @ W (+ b), N <= kSmallLinearMaxRows.
-void small_linear(const model::Linear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N);
+// A copy of a Linear's weights (either layout) and bias in panels; the last panel and the bias are padded
+// with zeros to a whole panel. Owns its memory (64-byte aligned, in * round_up(out, 48) floats).
+class PackedLinear {
+ public:
+  PackedLinear() = default;
+  explicit PackedLinear(const model::Linear& lin);
 
-// One linear of a small_linears call: out (N, lin->out) at row stride ldo.
+  int64_t in() const { return in_; }
+  int64_t out() const { return out_; }
+  int64_t n_panels() const { return (out_ + kPanelCols - 1) / kPanelCols; }
+  const float* panel(int64_t p) const { return w_.get() + p * in_ * kPanelCols; }
+  const float* bias() const { return b_.get(); }  // n_panels() * 48 floats, or null
+  int64_t bytes() const { return (in_ + (b_ ? 1 : 0)) * n_panels() * kPanelCols * int64_t{sizeof(float)}; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], Free> w_, b_;
+  int64_t in_ = 0, out_ = 0;
+};
+
+// out (N, lin.out()) at row stride ldo = inp (N, lin.in()) at row stride ldi @ W (+ b), N <= kSmallLinearMaxRows.
+void small_linear(const PackedLinear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N);
+
+// One linear of a small_linears call: out (N, lin->out()) at row stride ldo.
 struct LinearOutput {
-  const model::Linear* lin = nullptr;
+  const PackedLinear* lin = nullptr;
   float* out = nullptr;
   int64_t ldo = 0;
 };
 
 // small_linear of several linears reading the same input (LLaMA's q/k/v projections), in one parallel
-// region: the threads split the output groups of all of them by weight bytes.
+// region: the threads split the panels of all of them by weight bytes.
 void small_linears(std::span<const LinearOutput> outs, const float* inp, int64_t ldi, int64_t N);
 
-// x (N, lin.out) at row stride ldx += inp @ W (+ b): small_linear then ops::add(x, x, y), in one region.
-void small_linear_add(const model::Linear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N);
+// x (N, lin.out()) at row stride ldx += inp @ W (+ b): small_linear then ops::add(x, x, y), in one region.
+void small_linear_add(const PackedLinear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N);
 
 // The LLaMA MLP of a decode batch with its residual, in one parallel region (a barrier between the halves):
 //   act = silu(inp @ gate) * (inp @ up)      (N, F) at row stride lda
 //   x  += act @ down                         (N, C) at row stride ldx
 // bit-identical to small_linear(gate), small_linear(up), ops::swiglu_forward, small_linear(down), ops::add.
 struct SwigluMlp {
-  const model::Linear& gate;  // (C, F)
-  const model::Linear& up;    // (C, F), gate's layout
-  const model::Linear& down;  // (F, C)
+  const PackedLinear& gate;  // (C, F)
+  const PackedLinear& up;    // (C, F)
+  const PackedLinear& down;  // (F, C)
   const float* inp = nullptr;
   int64_t ldi = 0;
   float* act = nullptr;
