@@ -4,8 +4,11 @@
 // that cross the key-chunk boundary, strided q rows as in a fused qkv buffer), on every path of the fast
 // kernel: key blocks of 128 (eight 16-key sub-blocks) with every tail length and windows that start
 // mid-block, head sizes of 1..8 16-float chunks with partial last chunks, GQA groups walked together (and
-// split past 8 heads), and the portable loop for heads over 128 floats. Every case runs again over an f16 copy of the cache: fast vs ref
-// on the same f16 values, and within f16 rounding of the fp32 result.
+// split past 8 heads), and the portable loop for heads over 128 floats. Every case runs again over an f16
+// copy of the cache (fast vs ref on the same f16 values, and within f16 rounding of the fp32 result), and
+// over copies in KvCache's layout (each kv head's positions contiguous: kv_head_stride), bit-identical.
+#include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "anvil/kernels/ops.h"
@@ -46,7 +49,19 @@ void run_case(const DecodeCase& c) {
   ref::f32_to_f16(qkv16.data(), qkv.data(), static_cast<int64_t>(qkv.size()));
   const f16_t *k16 = qkv16.data() + QD, *v16 = qkv16.data() + QD + KVD;
 
+  // The same caches with each kv head's positions contiguous, (Hkv, T, D): KvCache's layout.
+  auto per_head = [&](const auto* src) {
+    std::vector<std::remove_cvref_t<decltype(*src)>> dst(static_cast<size_t>(c.T * KVD));
+    for (int64_t p = 0; p < c.T; ++p)
+      for (int64_t hk = 0; hk < c.Hkv; ++hk)
+        std::copy_n(src + p * QKV + hk * c.D, c.D, dst.begin() + (hk * c.T + p) * c.D);
+    return dst;
+  };
+  const auto kh = per_head(k), vh = per_head(v);
+  const auto kh16 = per_head(k16), vh16 = per_head(v16);
+
   std::vector<float> fast(c.T * QD), ref_out(c.T * QD), fast16(c.T * QD), ref16(c.T * QD);
+  std::vector<float> fast_h(c.T * QD), ref_h(c.T * QD), fast16_h(c.T * QD), ref16_h(c.T * QD);
   auto step = [&](int64_t pos0, int64_t n) {
     const DecodeAttentionDims d{.T_new = n, .pos0 = pos0, .H = c.H, .Hkv = c.Hkv, .D = c.D, .q_row_stride = QKV,
                                 .kv_row_stride = QKV, .window = c.window, .alibi_slopes = sl};
@@ -54,9 +69,20 @@ void run_case(const DecodeCase& c) {
     ref::attention_decode(ref_out.data() + pos0 * QD, q + pos0 * QKV, k, v, d);
     ops::attention_decode(fast16.data() + pos0 * QD, q + pos0 * QKV, k16, v16, d);
     ref::attention_decode(ref16.data() + pos0 * QD, q + pos0 * QKV, k16, v16, d);
+    DecodeAttentionDims dh = d;
+    dh.kv_row_stride = c.D, dh.kv_head_stride = c.T * c.D;
+    ops::attention_decode(fast_h.data() + pos0 * QD, q + pos0 * QKV, kh.data(), vh.data(), dh);
+    ref::attention_decode(ref_h.data() + pos0 * QD, q + pos0 * QKV, kh.data(), vh.data(), dh);
+    ops::attention_decode(fast16_h.data() + pos0 * QD, q + pos0 * QKV, kh16.data(), vh16.data(), dh);
+    ref::attention_decode(ref16_h.data() + pos0 * QD, q + pos0 * QKV, kh16.data(), vh16.data(), dh);
   };
   step(0, c.prefill);
   for (int64_t t = c.prefill; t < c.T; ++t) step(t, 1);
+  // Only the addressing differs: the same values in the same order, so the same bits.
+  EXPECT_EQ(fast_h, fast) << "per-head cache layout (fp32)";
+  EXPECT_EQ(ref_h, ref_out) << "per-head cache layout (fp32, ref)";
+  EXPECT_EQ(fast16_h, fast16) << "per-head cache layout (f16)";
+  EXPECT_EQ(ref16_h, ref16) << "per-head cache layout (f16, ref)";
   expect_close("decode fast vs ref", fast, ref_out, kDecodeRtol, kDecodeAtol);
   expect_close("decode vs full attention_forward", fast, want, kDecodeRtol, kDecodeAtol);
   expect_close("f16 cache: fast vs ref", fast16, ref16, kDecodeRtol, kDecodeAtol);

@@ -203,19 +203,25 @@ void Engine::attention(int64_t l) {
       ops::rope_forward(rq, cs, sn, 1, n, c.n_head, D, QKV, RopeStyle::kHalfSplit);
       ops::rope_forward(rq + QD, cs, sn, 1, n, c.n_kv_head, D, QKV, RopeStyle::kHalfSplit);
     }
-    T* kc = cache_.k<T>(l, r.slot) + r.pos0 * KVD;
-    T* vc = cache_.v<T>(l, r.slot) + r.pos0 * KVD;
+    T* kc = cache_.k<T>(l, r.slot) + r.pos0 * D;
+    T* vc = cache_.v<T>(l, r.slot) + r.pos0 * D;
+    const int64_t hs = cache_.head_stride();
     for (int64_t i = 0; i < n; ++i) {
-      if constexpr (std::is_same_v<T, f16_t>) {
-        ops::f32_to_f16(kc + i * KVD, rq + i * QKV + QD, KVD);
-        ops::f32_to_f16(vc + i * KVD, rq + i * QKV + QD + KVD, KVD);
-      } else {
-        std::memcpy(kc + i * KVD, rq + i * QKV + QD, static_cast<size_t>(KVD) * sizeof(float));
-        std::memcpy(vc + i * KVD, rq + i * QKV + QD + KVD, static_cast<size_t>(KVD) * sizeof(float));
+      for (int64_t hk = 0; hk < c.n_kv_head; ++hk) {
+        const float* k_new = rq + i * QKV + QD + hk * D;
+        T *kd = kc + hk * hs + i * D, *vd = vc + hk * hs + i * D;
+        if constexpr (std::is_same_v<T, f16_t>) {
+          ops::f32_to_f16(kd, k_new, D);
+          ops::f32_to_f16(vd, k_new + KVD, D);
+        } else {
+          std::memcpy(kd, k_new, static_cast<size_t>(D) * sizeof(float));
+          std::memcpy(vd, k_new + KVD, static_cast<size_t>(D) * sizeof(float));
+        }
       }
     }
     const DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
-                                   .q_row_stride = QKV, .kv_row_stride = KVD, .window = c.window_of(l),
+                                   .q_row_stride = QKV, .kv_row_stride = D, .kv_head_stride = hs,
+                                   .window = c.window_of(l),
                                    .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
     ops::attention_decode(att + r.begin * QD, rq, cache_.k<T>(l, r.slot), cache_.v<T>(l, r.slot), dims);
   };

@@ -12,7 +12,8 @@ Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slot
   if (dtype != DType::kF32 && dtype != DType::kF16)
     return invalid_argument("[infer.kv_cache] cache type {}, expected F32 or F16", dtype_name(dtype));
   KvCache c;
-  c.n_slots_ = n_slots, c.max_seq_ = max_seq, c.n_layer_ = config.n_layer, c.kv_dim_ = config.kv_dim(), c.dtype_ = dtype;
+  c.n_slots_ = n_slots, c.max_seq_ = max_seq, c.n_layer_ = config.n_layer, c.dtype_ = dtype;
+  c.n_kv_head_ = config.n_kv_head, c.head_dim_ = config.head_dim;
   const size_t n_bytes = static_cast<size_t>(c.n_values_per_slot() * n_slots) * c.elem_size();
   c.k_.reset(new (std::nothrow) std::byte[n_bytes]);
   c.v_.reset(new (std::nothrow) std::byte[n_bytes]);

@@ -137,12 +137,14 @@ namespace anvil {
 // T_new new queries of ONE sequence, at absolute positions pos0 .. pos0+T_new-1, attend to that
 // sequence's cached keys/values at positions 0 .. pos0+T_new-1 (the new ones already written):
 // query i sees key j iff j <= i (and i-W < j when window W > 0, HF), GQA as in AttentionDims, ALiBi
-// adds slope_h * (j - i). q (T_new, H, D) at row stride q_row_stride; the caches are (n_pos, Hkv, D)
-// with position p at k_cache + p * kv_row_stride; out (T_new, H, D) packed.
+// adds slope_h * (j - i). q (T_new, H, D) at row stride q_row_stride; the caches hold kv head hk of
+// position p at k_cache + p * kv_row_stride + hk * kv_head_stride (by default (n_pos, Hkv, D) packed;
+// KvCache keeps each head's positions contiguous instead); out (T_new, H, D) packed.
 struct DecodeAttentionDims {
   int64_t T_new = 0, pos0 = 0, H = 0, Hkv = 0, D = 0;
-  int64_t q_row_stride = 0;   // in elements; 0 = H*D
-  int64_t kv_row_stride = 0;  // in elements; 0 = Hkv*D
+  int64_t q_row_stride = 0;    // in elements; 0 = H*D
+  int64_t kv_row_stride = 0;   // in elements; 0 = Hkv*D
+  int64_t kv_head_stride = 0;  // in elements; 0 = D
   float scale = 0.0f;         // 0 = 1/sqrt(D)
   int64_t window = 0;
   const float* alibi_slopes = nullptr;  // (H) or null

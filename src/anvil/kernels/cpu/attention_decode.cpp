@@ -42,7 +42,7 @@ inline float dot(const float* a, const T* b, int64_t n) {
 // Portable: out (D) = softmax over the visible keys of query position i, head h, times their values.
 template <typename T>
 void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, int64_t i, int64_t hk,
-                float slope, float scale, const DecodeAttentionDims& d, int64_t ks) {
+                float slope, float scale, const DecodeAttentionDims& d, int64_t ks, int64_t hs) {
   const int64_t D = d.D;
   const int64_t j_begin = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0, j_end = i + 1;
   alignas(64) float s[kChunkK];
@@ -52,7 +52,7 @@ void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, i
     const int64_t nk = std::min(kChunkK, j_end - j0);
     for (int64_t jj = 0; jj < nk; ++jj) {
       const int64_t j = j0 + jj;
-      s[jj] = dot(qv, k_cache + j * ks + hk * D, D) * scale + slope * static_cast<float>(j - i);
+      s[jj] = dot(qv, k_cache + j * ks + hk * hs, D) * scale + slope * static_cast<float>(j - i);
     }
     const float m_new = std::max(m, simd::max(s, nk));
     const float alpha = m == -INFINITY ? 0.0f : std::exp(m - m_new);
@@ -63,7 +63,7 @@ void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, i
     }
     for (int64_t jj = 0; jj < nk; ++jj) {
       const float p = s[jj];
-      const T* vj = v_cache + (j0 + jj) * ks + hk * D;
+      const T* vj = v_cache + (j0 + jj) * ks + hk * hs;
 #pragma omp simd
       for (int64_t e = 0; e < D; ++e) o[e] += p * widen(vj[e]);
     }
@@ -121,7 +121,7 @@ inline float reduce_add(__m512 x) {
 // D floats (heads contiguous). out holds the unnormalised output between blocks.
 template <int NC, typename T>
 void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache, int64_t i, int64_t hk,
-                  int64_t h0, int n_heads, float scale, const DecodeAttentionDims& d, int64_t ks) {
+                  int64_t h0, int n_heads, float scale, const DecodeAttentionDims& d, int64_t ks, int64_t hs) {
   const int64_t D = d.D;
   const int64_t j_begin = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0, j_end = i + 1;
   const auto last = static_cast<__mmask16>((1u << (D - (NC - 1) * kLanes)) - 1u);  // the last chunk's lanes
@@ -134,8 +134,8 @@ void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache
   auto block = [&]<bool kFull>(int64_t j0, int64_t nk) {
     auto row = [&](int jj) -> int64_t { return kFull ? jj : std::min<int64_t>(jj, nk - 1); };
     const int n_sub = kFull ? kSubBlocks : static_cast<int>((nk + kLanes - 1) / kLanes);
-    const T* kb = k_cache + j0 * ks + hk * D;
-    const T* vb = v_cache + j0 * ks + hk * D;
+    const T* kb = k_cache + j0 * ks + hk * hs;
+    const T* vb = v_cache + j0 * ks + hk * hs;
     for (int g = 0; g < n_heads; ++g) {
       const float* qg = q + g * D;
       float* og = out + g * D;
@@ -222,7 +222,7 @@ void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache
 
 template <typename T>
 using GroupKernel = void (*)(float*, const float*, const T*, const T*, int64_t, int64_t, int64_t, int, float,
-                             const DecodeAttentionDims&, int64_t);
+                             const DecodeAttentionDims&, int64_t, int64_t);
 template <typename T>
 constexpr GroupKernel<T> kGroupKernels[kMaxChunks] = {
     attend_group<1, T>, attend_group<2, T>, attend_group<3, T>, attend_group<4, T>,
@@ -235,6 +235,7 @@ void attention_decode_impl(float* out, const float* q, const T* k_cache, const T
                            const DecodeAttentionDims& d) {
   const int64_t qs = d.q_row_stride ? d.q_row_stride : d.H * d.D;
   const int64_t ks = d.kv_row_stride ? d.kv_row_stride : d.Hkv * d.D;
+  const int64_t hs = d.kv_head_stride ? d.kv_head_stride : d.D;
   const int64_t group = d.H / d.Hkv;
   const float scale = d.scale != 0.0f ? d.scale : 1.0f / std::sqrt(static_cast<float>(d.D));
   const int64_t n_keys = d.window > 0 ? std::min(d.window, d.pos0 + d.T_new) : d.pos0 + d.T_new;
@@ -248,7 +249,7 @@ void attention_decode_impl(float* out, const float* q, const T* k_cache, const T
       const int64_t h0 = hk * group + sub * kMaxGroup;
       const int n_heads = static_cast<int>(std::min<int64_t>(kMaxGroup, group - sub * kMaxGroup));
       kernel(out + (t * d.H + h0) * d.D, q + t * qs + h0 * d.D, k_cache, v_cache, d.pos0 + t, hk, h0, n_heads, scale,
-             d, ks);
+             d, ks, hs);
     };
     // Later queries see more keys: hand them out first. A small call never enters an OpenMP region (even
     // an inactive one costs a team set-up, more than a decode step's attention of a small model).
@@ -265,7 +266,8 @@ void attention_decode_impl(float* out, const float* q, const T* k_cache, const T
   auto run = [&](int64_t task) {
     const int64_t t = task / d.H, h = task % d.H;
     const float slope = d.alibi_slopes ? d.alibi_slopes[h] : 0.0f;
-    attend_one(out + task * d.D, q + t * qs + h * d.D, k_cache, v_cache, d.pos0 + t, h / group, slope, scale, d, ks);
+    attend_one(out + task * d.D, q + t * qs + h * d.D, k_cache, v_cache, d.pos0 + t, h / group, slope, scale, d, ks,
+               hs);
   };
   if (n_tasks > 1 && 2 * n_tasks * n_keys * d.D >= kParallelMinWork) {
 #pragma omp parallel for schedule(dynamic, 1)

@@ -18,6 +18,7 @@ template <typename T>
 void attention_decode_impl(float* out, const float* q, const T* k_cache, const T* v_cache, const DecodeAttentionDims& d) {
   const int64_t qs = d.q_row_stride ? d.q_row_stride : d.H * d.D;
   const int64_t ks = d.kv_row_stride ? d.kv_row_stride : d.Hkv * d.D;
+  const int64_t hs = d.kv_head_stride ? d.kv_head_stride : d.D;
   const int64_t group = d.H / d.Hkv;
   const double scale = d.scale != 0.0f ? d.scale : 1.0 / std::sqrt(static_cast<double>(d.D));
   std::vector<double> p, o(static_cast<size_t>(d.D));
@@ -29,7 +30,7 @@ void attention_decode_impl(float* out, const float* q, const T* k_cache, const T
       p.assign(static_cast<size_t>(i - j0 + 1), 0.0);
       double mx = -INFINITY;
       for (int64_t j = j0; j <= i; ++j) {
-        const T* kj = k_cache + j * ks + hk * d.D;
+        const T* kj = k_cache + j * ks + hk * hs;
         double s = 0.0;
         for (int64_t e = 0; e < d.D; ++e) s += static_cast<double>(qi[e]) * widen(kj[e]);
         s *= scale;
@@ -41,7 +42,7 @@ void attention_decode_impl(float* out, const float* q, const T* k_cache, const T
       for (double& x : p) sum += x = std::exp(x - mx);
       std::fill(o.begin(), o.end(), 0.0);
       for (int64_t j = j0; j <= i; ++j) {
-        const T* vj = v_cache + j * ks + hk * d.D;
+        const T* vj = v_cache + j * ks + hk * hs;
         const double w = p[static_cast<size_t>(j - j0)] / sum;
         for (int64_t e = 0; e < d.D; ++e) o[static_cast<size_t>(e)] += w * widen(vj[e]);
       }
