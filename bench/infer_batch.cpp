@@ -8,9 +8,12 @@
 // Goal (issue 6): aggregate@8 / single >= 4x. `profile` mode times Engine::forward decode steps of ROWS
 // sequences (one token each, every cache CONTEXT positions deep) and splits a step into linear layers
 // (gemm, LM head included), attention, norms and the rest (Engine's KernelTimer, wall time), and reports
-// the process CPU time per step (with OMP_NUM_THREADS=1 the figure to trust on a busy machine).
+// the process CPU time per step (with OMP_NUM_THREADS=1 the figure to trust on a busy machine). `prefill`
+// mode times Engine::prefill of TOKENS prompt tokens (the first call of the process, then the best of RUNS;
+// peer: llama-bench -p TOKENS -n 0 on the same shape).
 // Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
 //        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|quickstart] [CONTEXT=80] [KV=f16|f32]
+//        bench_infer_batch prefill [TOKENS=256] [SHAPE=llama-15M|llama-110M|quickstart] [RUNS=5]
 #include <omp.h>
 
 #include <time.h>
@@ -182,6 +185,29 @@ void profile_steps(const char* name, const std::string& cfg, int64_t rows, int64
               kind(model::KernelKind::kOther));
 }
 
+// Engine::prefill of `n` prompt tokens (chunks of 256) into one slot: the first call of the process (what a
+// cold `anvil generate` pays) and the best of `runs` later ones, as ms and prompt tokens/s.
+void prefill_time(const char* name, const std::string& cfg, int64_t n, int runs) {
+  const model::Transformer m = random_model(cfg);
+  const int64_t V = m.config().vocab_size;
+  auto eng = infer::Engine::create(m, {.n_slots = 1, .max_seq = n, .max_batch_tokens = 256});
+  if (!eng.ok()) std::fprintf(stderr, "%s\n", eng.status().to_string().c_str()), std::exit(1);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t p = 0; p < n; ++p) ids[static_cast<size_t>(p)] = static_cast<int32_t>((p * 7 + 3) % V);
+  std::vector<float> logits(static_cast<size_t>(V));
+  double first = 0, best = 1e30;
+  for (int r = 0; r <= runs; ++r) {
+    const auto t0 = Clock::now();
+    if (auto st = eng->prefill(0, ids, 0, logits.data()); !st.ok())
+      std::fprintf(stderr, "%s\n", st.to_string().c_str()), std::exit(1);
+    const double s = seconds_since(t0);
+    if (r == 0) first = s;
+    else best = std::min(best, s);
+  }
+  std::printf("%-11s prefill %ld tokens: first %.1f ms, then %.1f ms (%.0f tok/s)\n", name, n, first * 1e3, best * 1e3,
+              static_cast<double>(n) / best);
+}
+
 const char* kLlama15mName = "llama-15M";
 
 std::string shape_config(const std::string& shape) {
@@ -205,6 +231,15 @@ int main(int argc, char** argv) {
     std::printf("bench_infer_batch profile: %d OpenMP threads, %ld steps, %s KV cache\n", omp_get_max_threads(), steps,
                 kv.c_str());
     profile_steps(shape.c_str(), shape_config(shape), rows, steps, context, kv == "f16" ? DType::kF16 : DType::kF32);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "prefill") {
+    const int64_t n = argc > 2 ? std::atoll(argv[2]) : 256;
+    const std::string shape = argc > 3 ? argv[3] : kLlama15mName;
+    const int runs = argc > 4 ? std::atoi(argv[4]) : 5;
+    if (shape != kLlama15mName && shape != "llama-110M" && shape != "quickstart") std::fprintf(stderr, "unknown shape '%s'\n", shape.c_str()), std::exit(2);
+    std::printf("bench_infer_batch prefill: %d OpenMP threads, f16 KV cache\n", omp_get_max_threads());
+    prefill_time(shape.c_str(), shape_config(shape), n, runs);
     return 0;
   }
   const int64_t n_tokens = argc > 1 ? std::atoll(argv[1]) : 128;

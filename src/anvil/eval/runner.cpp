@@ -56,9 +56,9 @@ Status make_backend(const EvalConfig& cfg, const std::string& tok_path, LmScorer
   }
   ANVIL_ASSIGN_OR_RETURN(model::Transformer m, model::Transformer::load(cfg.model_dir));
   ANVIL_ASSIGN_OR_RETURN(tok::Tokenizer t, tok::load_tokenizer_json(tok_path));
-  // Evaluation keeps the fp32 KV cache: how the scheduler happens to batch requests changes a logit only
-  // at fp32 rounding then, while the f16 cache's rounding could flip a near-tie and make a score depend on
-  // timing. (Decoding speed matters less here than a report that reproduces.)
+  // Evaluation keeps the fp32 KV cache, so the kv engines score as the recompute one (Transformer::logits)
+  // up to fp32 summation order; the f16 cache's rounding could flip a near-tie between them. (How requests
+  // happen to be batched changes no logit bit with either cache: infer/packed_linear.h.)
   constexpr DType kEvalKvCache = DType::kF32;
   if (cfg.engine == GenEngine::kKvCache) {
     ANVIL_ASSIGN_OR_RETURN(infer::Generator g,

@@ -10,52 +10,24 @@
 #include <type_traits>
 #include <utility>
 
-#include "anvil/infer/small_linear.h"
 
 namespace anvil::infer {
 
 using model::Linear;
-using model::LinearCall;
 using model::Norm;
 using model::WeightLayout;
 
 namespace {
 
-// A decode-sized batch streams the packed weights once (small_linear); bigger ones go through ops::gemm.
-void run_linear(const LinearCall& call, const EngineLinear& d, float* out, int64_t ldo, const float* inp, int64_t ldi) {
-  if (call.N <= kSmallLinearMaxRows) {
-    model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
-    small_linear(d.packed, out, ldo, inp, ldi, call.N);
-  } else {
-    model::linear_forward(call, d.lin, out, ldo, inp, ldi);
-  }
-}
-
 // Linears reading the same input (q/k/v), linear i writing columns col[i].. of `out` (row stride ldo): one
-// parallel region for all of them on a decode-sized batch.
-void run_linears(const LinearCall& call, std::span<const EngineLinear> lins, const int64_t* col, float* out, int64_t ldo,
-                 const float* inp, int64_t ldi) {
-  if (call.N <= kSmallLinearMaxRows) {
-    model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
-    LinearOutput outs[3];
-    ANVIL_CHECK(lins.size() <= std::size(outs), "run_linears: {} linears", lins.size());
-    for (size_t i = 0; i < lins.size(); ++i) outs[i] = {.lin = &lins[i].packed, .out = out + col[i], .ldo = ldo};
-    small_linears(std::span<const LinearOutput>(outs, lins.size()), inp, ldi, call.N);
-  } else {
-    for (size_t i = 0; i < lins.size(); ++i) model::linear_forward(call, lins[i].lin, out + col[i], ldo, inp, ldi);
-  }
-}
-
-// x (N, out) += inp @ W (+ b); `scratch` (N, out) holds the product on the gemm path.
-void run_linear_add(const LinearCall& call, const EngineLinear& d, float* x, const float* inp, int64_t ldi, float* scratch) {
-  const int64_t out = d.lin.out;
-  if (call.N <= kSmallLinearMaxRows) {
-    model::ScopedKernelTime t(*call.timer, model::KernelKind::kGemm);
-    small_linear_add(d.packed, x, out, inp, ldi, call.N);
-  } else {
-    model::linear_forward(call, d.lin, scratch, out, inp, ldi);
-    ops::add(x, x, scratch, call.N * out);
-  }
+// parallel region for all of them.
+void run_linears(model::KernelTimer& timer, std::span<const PackedLinear> lins, const int64_t* col, float* out,
+                 int64_t ldo, const float* inp, int64_t ldi, int64_t N) {
+  model::ScopedKernelTime t(timer, model::KernelKind::kGemm);
+  LinearOutput outs[3];
+  ANVIL_CHECK(lins.size() <= std::size(outs), "run_linears: {} linears", lins.size());
+  for (size_t i = 0; i < lins.size(); ++i) outs[i] = {.lin = &lins[i], .out = out + col[i], .ldo = ldo};
+  packed_linears(std::span<const LinearOutput>(outs, lins.size()), inp, ldi, N);
 }
 
 }  // namespace
@@ -84,9 +56,9 @@ Result<Engine> Engine::create(const model::Transformer& model, const EngineOptio
   const auto N = static_cast<size_t>(e.max_batch_), C = static_cast<size_t>(c.d_model),
              F = static_cast<size_t>(c.d_ff), QD = static_cast<size_t>(c.q_dim()), KVD = static_cast<size_t>(c.kv_dim());
   e.x_.resize(N * C), e.ln_.resize(N * C), e.mean_.resize(N), e.rstd_.resize(N);
-  e.qkv_.resize(N * (QD + 2 * KVD)), e.att_.resize(N * QD), e.proj_.resize(N * C);
-  e.fc_.resize(N * F), e.act_.resize(N * F), e.lnf_.resize(N * C);
-  if (!c.is_gpt2()) e.fc_up_.resize(N * F);
+  e.qkv_.resize(N * (QD + 2 * KVD)), e.att_.resize(N * QD);
+  e.act_.resize(N * F), e.lnf_.resize(N * C);
+  if (c.is_gpt2()) e.fc_.resize(N * F);  // the GELU MLP's pre-activation (LLaMA's SwiGLU is fused)
   e.runs_.reserve(N);
   return e;
 }
@@ -101,11 +73,12 @@ Status Engine::bind_weights() {
   };
   const bool bias_gpt2 = c.is_gpt2();
   auto linear = [&](const std::string& n, int64_t in, int64_t out, WeightLayout layout, bool bias) {
-    EngineLinear d;
-    d.lin = Linear{.w = val(n + ".weight", true), .b = bias ? val(n + ".bias", true) : nullptr, .in = in, .out = out,
-                   .layout = layout};
-    if (d.lin.w && (!bias || d.lin.b)) d.packed = PackedLinear(d.lin), packed_bytes_ += d.packed.bytes();
-    return d;
+    const Linear lin{.w = val(n + ".weight", true), .b = bias ? val(n + ".bias", true) : nullptr, .in = in,
+                     .out = out, .layout = layout};
+    if (!lin.w || (bias && !lin.b)) return PackedLinear();  // `missing` says which
+    PackedLinear packed(lin);
+    packed_bytes_ += packed.bytes();
+    return packed;
   };
   auto norm = [&](const std::string& n) {
     return Norm{.w = val(n + ".weight", true), .b = c.is_gpt2() ? val(n + ".bias", true) : nullptr,
@@ -120,10 +93,10 @@ Status Engine::bind_weights() {
     wpe_ = learned ? val("model.embed_positions.weight", true) : nullptr;
     norm_f_ = norm("model.norm");
   }
-  if (c.tie_embeddings) {
-    lm_head_.lin = Linear{.w = wte_, .in = C, .out = c.vocab_size, .layout = WeightLayout::kOutIn};
-    if (wte_) lm_head_.packed = PackedLinear(lm_head_.lin), packed_bytes_ += lm_head_.packed.bytes();
-  } else {
+  if (c.tie_embeddings && wte_) {
+    lm_head_ = PackedLinear(Linear{.w = wte_, .in = C, .out = c.vocab_size, .layout = WeightLayout::kOutIn});
+    packed_bytes_ += lm_head_.bytes();
+  } else if (!c.tie_embeddings) {
     lm_head_ = linear("lm_head", C, c.vocab_size, WeightLayout::kOutIn, false);
   }
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -247,32 +220,37 @@ void Engine::layer_forward(int64_t l, int64_t N) {
   const model::ModelConfig& c = model_->config();
   const LayerWeights& w = layers_[static_cast<size_t>(l)];
   const int64_t C = c.d_model, F = c.d_ff, QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD;
-  const LinearCall call{.precision = Precision::kF32, .timer = &timer_, .N = N};
-  float *x = x_.data(), *ln = ln_.data(), *qkv = qkv_.data(), *att = att_.data(), *proj = proj_.data();
+  float *x = x_.data(), *ln = ln_.data(), *qkv = qkv_.data(), *att = att_.data(), *act = act_.data();
 
   // Attention block.
   model::norm_forward(timer_, w.norm1, ln, mean_.data(), rstd_.data(), x, N);
-  run_linears(call, std::span<const EngineLinear>(w.qkv, static_cast<size_t>(w.n_qkv)), w.qkv_col, qkv, QKV, ln, C);
+  run_linears(timer_, std::span<const PackedLinear>(w.qkv, static_cast<size_t>(w.n_qkv)), w.qkv_col, qkv, QKV, ln,
+              C, N);
   if (cache_.dtype() == DType::kF16) attention<f16_t>(l);
   else attention<float>(l);
-  run_linear_add(call, w.o, x, att, QD, proj);
-
-  // MLP block.
-  model::norm_forward(timer_, w.norm2, ln, mean_.data(), rstd_.data(), x, N);
-  if (w.n_up == 2 && N <= kSmallLinearMaxRows) {  // SwiGLU and residual in the linears' region, same bits
+  {
     model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
-    small_swiglu_mlp({.gate = w.up[0].packed, .up = w.up[1].packed, .down = w.down.packed, .inp = ln, .ldi = C, .act = act_.data(),
-                      .lda = F, .x = x, .ldx = C, .N = N});
+    packed_linear_add(w.o, x, C, att, QD, N);
+  }
+
+  // MLP block (the residual added in the down projection's region).
+  model::norm_forward(timer_, w.norm2, ln, mean_.data(), rstd_.data(), x, N);
+  if (w.n_up == 2) {  // LLaMA: SwiGLU in the linears' region
+    model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
+    packed_swiglu_mlp({.gate = w.up[0], .up = w.up[1], .down = w.down, .inp = ln, .ldi = C, .act = act, .lda = F,
+                       .x = x, .ldx = C, .N = N});
     return;
   }
-  run_linear(call, w.up[0], fc_.data(), F, ln, C);
-  if (w.n_up == 2) run_linear(call, w.up[1], fc_up_.data(), F, ln, C);
+  {
+    model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
+    packed_linear(w.up[0], fc_.data(), F, ln, C, N);
+  }
   {
     model::ScopedKernelTime t(timer_, model::KernelKind::kOther);
-    if (c.is_gpt2()) ops::gelu_forward(act_.data(), fc_.data(), N * F, c.gelu);
-    else ops::swiglu_forward(act_.data(), fc_.data(), fc_up_.data(), N * F);
+    ops::gelu_forward(act, fc_.data(), N * F, c.gelu);
   }
-  run_linear_add(call, w.down, x, act_.data(), F, proj);
+  model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
+  packed_linear_add(w.down, x, C, act, F, N);
 }
 
 Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor which, float* logits) {
@@ -305,7 +283,8 @@ Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor whi
   }
   model::norm_forward(timer_, norm_f_, lnf_.data(), mean_.data(), rstd_.data(), rows, n_rows);
   // logits (n_rows, V) = lnf @ W^T, W (V, C)
-  run_linear(LinearCall{.precision = Precision::kF32, .timer = &timer_, .N = n_rows}, lm_head_, logits, V, lnf_.data(), C);
+  model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
+  packed_linear(lm_head_, logits, V, lnf_.data(), C, n_rows);
   return n_rows;
 }
 

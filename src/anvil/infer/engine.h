@@ -6,9 +6,11 @@
 // the rounding of K and V to binary16, ~1e-3 relative in attention). One forward() takes a batch of TokenInputs from
 // any number of slots: the dense layers run as one gemm over all of them, attention runs per run of one
 // slot over that slot's own cache (what continuous batching builds on). Buffers are planned at create(),
-// which also packs a copy of every linear weight for the decode kernels (small_linear.h; the memory of the
-// model's linear weights once more, packed_weight_bytes()); forward() allocates nothing. Not thread-safe:
-// one forward at a time.
+// which also packs a copy of every linear weight (packed_linear.h: the memory of the model's linear weights
+// once more, packed_weight_bytes()); forward() allocates nothing. Every linear runs on the packed weights,
+// whatever the batch, so a token's logits do not depend on what else is in its forward: decoded alone,
+// batched with other sequences or inside a prefill chunk, the same bits. Not thread-safe: one forward at
+// a time.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +19,7 @@
 
 #include "anvil/base/status.h"
 #include "anvil/infer/kv_cache.h"
-#include "anvil/infer/small_linear.h"
+#include "anvil/infer/packed_linear.h"
 #include "anvil/model/layers.h"
 #include "anvil/model/transformer.h"
 
@@ -37,18 +39,11 @@ struct TokenInput {
   int64_t pos = 0;
 };
 
-// A linear layer of the engine: the model's weights in place (ops::gemm, forwards of more than
-// kSmallLinearMaxRows rows) and the engine's packed copy (small_linear, decode-sized forwards).
-struct EngineLinear {
-  model::Linear lin;
-  PackedLinear packed;
-};
-
 enum class LogitsFor : uint8_t { kAll, kLastOfRun };  // every token | the last token of each run
 
 class Engine {
  public:
-  // `model` must outlive the engine (embeddings, norms and the gemm path read its parameters in place).
+  // `model` must outlive the engine (embeddings and norms are read in place; the linears are copied).
   static Result<Engine> create(const model::Transformer& model, const EngineOptions& opt);
 
   // Runs `batch` and writes logits (n_rows, V) row-major into `logits`; returns n_rows. A batch is a
@@ -74,13 +69,13 @@ class Engine {
  private:
   struct LayerWeights {
     model::Norm norm1, norm2;
-    EngineLinear qkv[3];  // GPT-2: c_attn (fused); LLaMA: q_proj, k_proj, v_proj
+    PackedLinear qkv[3];  // GPT-2: c_attn (fused); LLaMA: q_proj, k_proj, v_proj
     int64_t qkv_col[3] = {};
     int n_qkv = 0;
-    EngineLinear o;
-    EngineLinear up[2];  // GPT-2: c_fc; LLaMA: gate_proj, up_proj
+    PackedLinear o;
+    PackedLinear up[2];  // GPT-2: c_fc; LLaMA: gate_proj, up_proj
     int n_up = 0;
-    EngineLinear down;
+    PackedLinear down;
   };
   struct Run {
     int64_t begin, end, slot, pos0;  // batch rows [begin, end)
@@ -100,13 +95,13 @@ class Engine {
   model::KernelTimer timer_;
   const float* wte_ = nullptr;
   const float* wpe_ = nullptr;
-  EngineLinear lm_head_;
+  PackedLinear lm_head_;
   model::Norm norm_f_;
   std::vector<LayerWeights> layers_;
   std::vector<float> alibi_slopes_;
   std::vector<float> rope_cos_, rope_sin_;  // (max_seq, D/2) from position 0
   // Planned activations for max_batch_ rows.
-  std::vector<float> x_, ln_, mean_, rstd_, qkv_, att_, proj_, fc_, fc_up_, act_, lnf_;
+  std::vector<float> x_, ln_, mean_, rstd_, qkv_, att_, fc_, act_, lnf_;
   std::vector<Run> runs_;
 };
 

@@ -2,10 +2,9 @@
 // thread loops { admit waiting requests into free slots; build one batch = one decode token for every
 // running sequence + a chunk of at most prefill_chunk prompt tokens for sequences still prefilling
 // (so a long prompt never stalls decoding); Engine::forward; sample per sequence; stream events }.
-// Invariants: a sequence's tokens are what Generator::generate_ids gives for the same request (both drive
-// one SequenceState per sequence; the logits rows agree to fp32 rounding, not bit for bit, because the
-// engine's linear layers use small_linear for forwards of <= 16 rows and sgemm above, which sum in different
-// orders: tokens match unless two candidates tie within that rounding); the waiting queue and the slots
+// Invariants: a sequence's tokens and logprobs are what Generator::generate_ids gives for the same request,
+// bit for bit, alone or batched (both drive one SequenceState per sequence, and the engine's logits do not
+// depend on what else is in a forward: packed_linear.h); the waiting queue and the slots
 // are bounded (submit() fails fast with kResourceExhausted instead of growing); a sink returning false
 // cancels its request at once and frees its slot (the sink still gets the one final event).
 // Follows vLLM / Orca iteration-level scheduling (Yu et al., OSDI '22) with chunked prefill (Sarathi).

@@ -1,13 +1,13 @@
-// small_linear (see small_linear.h) over packed panels. One pass of a panel for N <= 8 rows keeps N x 3
+// packed_linear (see packed_linear.h) over packed panels. One pass of a panel for up to 8 rows keeps 8 x 3
 // zmm accumulators (the 48 outputs of each row); per input feature i it loads the panel's row i (three
 // aligned vectors, 192 contiguous bytes) once and FMAs it with each row's x[n][i] broadcast: no horizontal
 // sums, and the weights arrive as one forward stream that the prefetch ahead of it keeps in flight (this
-// layout decodes 8 rows ~1.7x faster than dot products over (out, in) rows, which stream O rows at
-// once and pay a reduction per output; 1 row ~1.2x). Rows 9..16 are a second pass over the same panel, now
-// in L2. Threads split the panels (kParallelMinWeights), all the linears of one call in one OpenMP region,
-// and the fused epilogues (residual add, SwiGLU) run on each thread's own outputs in ops::add's/swiglu's
-// arithmetic.
-#include "anvil/infer/small_linear.h"
+// layout decodes 8 rows ~1.7x faster than dot products over (out, in) rows, which stream O rows at once and
+// pay a reduction per output; 1 row ~1.2x). Rows 9..16 are a second pass over the same panel, now in L1/L2;
+// more rows walk it in blocks of 16. Threads split the panels (kParallelMinWork), all the linears of one
+// call in one OpenMP region, and the fused epilogues (residual add, SwiGLU) run on each thread's own
+// outputs in ops::add's/swiglu's arithmetic.
+#include "anvil/infer/packed_linear.h"
 
 #include <omp.h>
 
@@ -55,8 +55,9 @@ PackedLinear::PackedLinear(const model::Linear& lin) : in_(lin.in), out_(lin.out
 
 namespace {
 
-constexpr int64_t kParallelMinWeights = int64_t{1} << 15;
-constexpr int kPassRows = 8;  // rows one pass over a panel serves
+constexpr int64_t kParallelMinWork = int64_t{1} << 15;  // multiply-adds (weights x rows) of a serial call
+constexpr int kPassRows = 8;    // rows one pass over a panel serves
+constexpr int kBlockRows = 16;  // rows per walk over a panel (two passes)
 
 #if defined(__AVX512F__)
 
@@ -110,7 +111,7 @@ void panel_pass(const float* w, int64_t in, const float* x, int64_t ldi, const f
   }
 }
 
-// All N rows of one panel: passes of up to kPassRows rows, the first streaming (and prefetching) it.
+// N <= kBlockRows rows of one panel: passes of up to kPassRows rows, the first streaming (and prefetching) it.
 template <int N, bool kAdd>
 void panel_rows(const float* w, int64_t in, const float* x, int64_t ldi, const float* b, float* out, int64_t ldo,
                 int64_t n_cols) {
@@ -125,10 +126,13 @@ void panel_dispatch(int64_t n_rows, std::integer_sequence<int, N...>, const floa
   ((n_rows == N + 1 ? panel_rows<N + 1, kAdd>(w, in, x, ldi, b, out, ldo, n_cols) : void()), ...);
 }
 
+// All N rows of one panel, in blocks of kBlockRows.
 template <bool kAdd>
 void panel(const float* w, int64_t in, const float* x, int64_t ldi, const float* b, float* out, int64_t ldo,
            int64_t N, int64_t n_cols) {
-  panel_dispatch<kAdd>(N, std::make_integer_sequence<int, kSmallLinearMaxRows>{}, w, in, x, ldi, b, out, ldo, n_cols);
+  for (int64_t m0 = 0; m0 < N; m0 += kBlockRows)
+    panel_dispatch<kAdd>(std::min<int64_t>(kBlockRows, N - m0), std::make_integer_sequence<int, kBlockRows>{}, w, in,
+                         x + m0 * ldi, ldi, b, out + m0 * ldo, ldo, n_cols);
 }
 
 #else  // portable loops, the same per-(row, output) order: b, then + x[n][i] w[i][c] for i = 0, 1, ...
@@ -200,15 +204,15 @@ void swiglu(float* out, const float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + e[i]) * u[i];
 }
 
-void check_rows(int64_t N, const char* op) { ANVIL_CHECK(N >= 1 && N <= kSmallLinearMaxRows, "{}: {} rows", op, N); }
+void check_rows(int64_t N, const char* op) { ANVIL_CHECK(N >= 1, "{}: {} rows", op, N); }
 
 }  // namespace
 
-void small_linears(std::span<const LinearOutput> outs, const float* inp, int64_t ldi, int64_t N) {
-  check_rows(N, "small_linears");
+void packed_linears(std::span<const LinearOutput> outs, const float* inp, int64_t ldi, int64_t N) {
+  check_rows(N, "packed_linears");
   int64_t total = 0;
   for (const LinearOutput& o : outs) total += total_floats(*o.lin);
-#pragma omp parallel if (total >= kParallelMinWeights)
+#pragma omp parallel if (total * N >= kParallelMinWork)
   {
     const Share share = thread_share(total);
     int64_t at = 0;
@@ -221,38 +225,44 @@ void small_linears(std::span<const LinearOutput> outs, const float* inp, int64_t
   }
 }
 
-void small_linear(const PackedLinear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N) {
+void packed_linear(const PackedLinear& lin, float* out, int64_t ldo, const float* inp, int64_t ldi, int64_t N) {
   const LinearOutput o{.lin = &lin, .out = out, .ldo = ldo};
-  small_linears(std::span<const LinearOutput>(&o, 1), inp, ldi, N);
+  packed_linears(std::span<const LinearOutput>(&o, 1), inp, ldi, N);
 }
 
-void small_linear_add(const PackedLinear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N) {
-  check_rows(N, "small_linear_add");
+void packed_linear_add(const PackedLinear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N) {
+  check_rows(N, "packed_linear_add");
   const int64_t total = total_floats(lin);
-#pragma omp parallel if (total >= kParallelMinWeights)
+#pragma omp parallel if (total * N >= kParallelMinWork)
   {
     const Span s = span_of(lin, 0, thread_share(total));
     if (s.begin < s.end) panel_range<true>(lin, x + s.begin * kPanelCols, ldx, inp, ldi, N, s.begin, s.end);
   }
 }
 
-void small_swiglu_mlp(const SwigluMlp& m) {
-  check_rows(m.N, "small_swiglu_mlp");
+void packed_swiglu_mlp(const SwigluMlp& m) {
+  check_rows(m.N, "packed_swiglu_mlp");
   const int64_t C = m.gate.in(), F = m.gate.out(), N = m.N;
   ANVIL_CHECK(m.up.in() == C && m.up.out() == F && m.down.in() == F,
-              "small_swiglu_mlp: gate ({}, {}), up ({}, {}), down ({}, {}) do not chain", C, F, m.up.in(), m.up.out(),
+              "packed_swiglu_mlp: gate ({}, {}), up ({}, {}), down ({}, {}) do not chain", C, F, m.up.in(), m.up.out(),
               m.down.in(), m.down.out());
   const int64_t n_panels = m.gate.n_panels(), down_total = total_floats(m.down);
-#pragma omp parallel if (2 * total_floats(m.gate) + down_total >= kParallelMinWeights)
+#pragma omp parallel if ((2 * total_floats(m.gate) + down_total) * N >= kParallelMinWork)
   {
-    // gate/up panels (equal weights each), then, once every act row is complete, down's panels.
+    // gate/up panels (equal weights each) a block of rows at a time, then, once every act row is complete,
+    // down's panels.
     const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
-    float g[kSmallLinearMaxRows * kPanelCols], u[kSmallLinearMaxRows * kPanelCols];
+    float g[kBlockRows * kPanelCols], u[kBlockRows * kPanelCols];
     for (int64_t p = n_panels * t / n_threads; p < n_panels * (t + 1) / n_threads; ++p) {
       const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
-      panel_range<false>(m.gate, g, kPanelCols, m.inp, m.ldi, N, p, p + 1);
-      panel_range<false>(m.up, u, kPanelCols, m.inp, m.ldi, N, p, p + 1);
-      for (int64_t n = 0; n < N; ++n) swiglu(m.act + n * m.lda + f0, g + n * kPanelCols, u + n * kPanelCols, nf);
+      for (int64_t m0 = 0; m0 < N; m0 += kBlockRows) {
+        const int64_t rows = std::min<int64_t>(kBlockRows, N - m0);
+        const float* inp = m.inp + m0 * m.ldi;
+        panel_range<false>(m.gate, g, kPanelCols, inp, m.ldi, rows, p, p + 1);
+        panel_range<false>(m.up, u, kPanelCols, inp, m.ldi, rows, p, p + 1);
+        for (int64_t n = 0; n < rows; ++n)
+          swiglu(m.act + (m0 + n) * m.lda + f0, g + n * kPanelCols, u + n * kPanelCols, nf);
+      }
     }
 #pragma omp barrier
     const Span s = span_of(m.down, 0, thread_share(down_total));

@@ -1,17 +1,18 @@
-// small_linear (decode-sized linear layers) on PackedLinears packed from both weight layouts, with and
-// without bias, for every row count 1..kSmallLinearMaxRows at strided input/output, sizes with partial
-// panels (48 outputs) and 16-lane tails, tiny and large (on both sides of the threading threshold): against
-// a double-precision reference, never reading past `in` in a row or past the weights (the gaps hold NaN),
-// never writing past `out`; and batch invariance: a row's output is bit-identical
+// packed_linear (the engine's linear layers) on PackedLinears packed from both weight layouts, with and
+// without bias, for every row count of a 16-row block and counts spanning blocks, at strided input/output,
+// sizes with partial panels (48 outputs) and 16-lane tails, tiny and large (on both sides of the threading
+// threshold): against a double-precision reference, never reading past `in` in a row or past the weights
+// (the gaps hold NaN), never writing past `out`; and batch invariance: a row's output is bit-identical
 // whatever the number of rows in the call and whichever other rows share it — and its consequence in
-// Engine: a sequence decoded alone or batched with up to 15 others gets bit-identical logits (rows past 8
-// run as a second pass over cache-hot weights: same per-row arithmetic). The fused forms (small_linears,
-// small_linear_add, small_swiglu_mlp) give bit-identical results to the unfused calls they replace, at
-// 1, 2 and 3 threads (so the work splits differ), never writing outside their outputs.
+// Engine: a token's logits are the same bits decoded alone, batched with up to 15 others, or inside a
+// prefill chunk. The fused forms (packed_linears, packed_linear_add, packed_swiglu_mlp) give bit-identical
+// results to the unfused calls they replace, at 1, 2 and 3 threads (so the work splits differ), never
+// writing outside their outputs.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,7 +21,7 @@
 
 #include "anvil/base/rng.h"
 #include "anvil/infer/engine.h"
-#include "anvil/infer/small_linear.h"
+#include "anvil/infer/packed_linear.h"
 #include "anvil/kernels/ops.h"
 
 namespace anvil::infer {
@@ -35,6 +36,8 @@ constexpr int64_t kInPad = 3, kOutPadCols = 5;
 struct Shape {
   int64_t in, out;
 };
+// Every count of one row block (two passes of 8) and counts that span blocks (prefill chunks).
+constexpr std::array<int64_t, 20> kRowCounts = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 24, 33, 40};
 // Partial panels and tails of 1..15 lanes on either side, a single lane, the 15M LLaMA shapes and ones past the threading
 // threshold (kParallelMinWeights = 2^15 weights).
 constexpr Shape kShapes[] = {{1, 1}, {5, 7}, {16, 16}, {17, 33}, {31, 129}, {288, 288}, {288, 768},
@@ -75,22 +78,22 @@ std::vector<float> inputs(int64_t N, int64_t in, uint64_t seed) {
   return x;
 }
 
-// Runs small_linear into a padded output (N rows at stride out + kOutPadCols, pads = kOutPad).
+// Runs packed_linear into a padded output (N rows at stride out + kOutPadCols, pads = kOutPad).
 std::vector<float> run(const Layer& layer, const std::vector<float>& x, int64_t N) {
   const int64_t ldo = layer.lin.out + kOutPadCols;
   std::vector<float> y(static_cast<size_t>(N * ldo), kOutPad);
-  small_linear(layer.packed, y.data(), ldo, x.data(), layer.lin.in + kInPad, N);
+  packed_linear(layer.packed, y.data(), ldo, x.data(), layer.lin.in + kInPad, N);
   return y;
 }
 
 const char* layout_name(model::WeightLayout l) { return l == model::WeightLayout::kOutIn ? "out_in" : "in_out"; }
 
-TEST(SmallLinear, MatchesDoubleReference) {
+TEST(PackedLinear, MatchesDoubleReference) {
   for (auto layout : {model::WeightLayout::kOutIn, model::WeightLayout::kInOut}) {
     for (const Shape s : kShapes) {
       for (bool bias : {false, true}) {
         const Layer layer(s, layout, bias, 1);
-        for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+        for (const int64_t N : kRowCounts) {
           SCOPED_TRACE(testing::Message() << layout_name(layout) << " in=" << s.in << " out=" << s.out
                                           << " bias=" << bias << " N=" << N);
           const auto x = inputs(N, s.in, 10 + static_cast<uint64_t>(N));
@@ -117,8 +120,8 @@ TEST(SmallLinear, MatchesDoubleReference) {
   }
 }
 
-TEST(SmallLinear, RowsAreBitIdenticalWhateverTheBatch) {
-  constexpr int64_t kRows = kSmallLinearMaxRows;
+TEST(PackedLinear, RowsAreBitIdenticalWhateverTheBatch) {
+  constexpr int64_t kRows = kRowCounts.back();
   for (auto layout : {model::WeightLayout::kOutIn, model::WeightLayout::kInOut}) {
     for (const Shape s : kShapes) {
       for (bool bias : {false, true}) {
@@ -131,7 +134,7 @@ TEST(SmallLinear, RowsAreBitIdenticalWhateverTheBatch) {
         for (int64_t r = 0; r < kRows; ++r)
           alone.push_back(run(layer, std::vector<float>(pool.begin() + r * ldi, pool.end()), 1));
         // Every batch size, each pool row at a different position and with different neighbours.
-        for (int64_t N = 1; N <= kRows; ++N) {
+        for (const int64_t N : kRowCounts) {
           for (int64_t shift = 0; shift < kRows; shift += 3) {
             std::vector<float> x(static_cast<size_t>(N * ldi + 64), std::numeric_limits<float>::quiet_NaN());
             std::vector<int64_t> src(static_cast<size_t>(N));
@@ -153,12 +156,13 @@ TEST(SmallLinear, RowsAreBitIdenticalWhateverTheBatch) {
   }
 }
 
-// Engine: each of kSmallLinearMaxRows (16) sequences prefilled alone, then decoded (a) alone, one token per
-// forward, and (b) in batches of a varying two-thirds of them in a rotating order (up to 11 rows, so past
-// one pass): the logits of every (sequence, position) are bit-identical. GPT-2 (Conv1D weights, kInOut)
-// and LLaMA (nn.Linear, kOutIn, GQA).
-TEST(SmallLinear, EngineDecodeIsBatchInvariant) {
-  constexpr int64_t kSeqs = kSmallLinearMaxRows, kPrompt = 5, kSteps = 9;
+// Engine: 16 sequences of 5 prompt + 20 fed tokens, the logits of each fed token got three ways: (a) the
+// prompt prefilled alone, then one token per forward; (b) the same decode steps in batches of a varying
+// two-thirds of the sequences in a rotating order (up to 11 rows, so past one pass); (c) every token of a
+// sequence in one forward, two sequences per forward (50 rows: row blocks of 16, attention of 25 new
+// queries at once). All bit-identical. GPT-2 (Conv1D weights, kInOut) and LLaMA (nn.Linear, kOutIn, GQA).
+TEST(PackedLinear, EngineLogitsDoNotDependOnTheBatch) {
+  constexpr int64_t kSeqs = 16, kPrompt = 5, kSteps = 20, kLen = kPrompt + kSteps;
   for (const char* config :
        {R"({"model_type":"gpt2","vocab_size":97,"n_positions":40,"n_embd":40,"n_layer":2,"n_head":4,
             "initializer_range":0.1})",
@@ -178,16 +182,20 @@ TEST(SmallLinear, EngineDecodeIsBatchInvariant) {
           p.value.data<float>()[i] = 0.1f * static_cast<float>(rng.normal());
     const int64_t V = cfg->vocab_size;
     auto token = [&](int64_t seq, int64_t pos) { return static_cast<int32_t>((seq * 31 + pos * 7 + 3) % V); };
-    // logits[seq][step]: V floats
+    auto make_engine = [&] {
+      auto eng = Engine::create(*m, {.n_slots = kSeqs, .max_seq = kLen, .max_batch_tokens = 2 * kLen});
+      EXPECT_TRUE(eng.ok()) << eng.status().to_string();
+      return std::move(*eng);
+    };
+    std::vector<float> out(static_cast<size_t>(2 * kLen * V));
+    // logits[seq][step]: V floats, the logits of the token at position kPrompt + step
     auto decode_all = [&](bool batched) {
       std::vector<float> logits(static_cast<size_t>(kSeqs * kSteps * V));
-      auto eng = Engine::create(*m, {.n_slots = kSeqs, .max_seq = kPrompt + kSteps, .max_batch_tokens = kSeqs});
-      EXPECT_TRUE(eng.ok()) << eng.status().to_string();
-      std::vector<float> out(static_cast<size_t>(kSeqs * V));
+      Engine eng = make_engine();
       for (int64_t s = 0; s < kSeqs; ++s) {
         std::vector<int32_t> prompt;
         for (int64_t p = 0; p < kPrompt; ++p) prompt.push_back(token(s, p));
-        EXPECT_TRUE(eng->prefill(s, prompt, 0, out.data()).ok());
+        EXPECT_TRUE(eng.prefill(s, prompt, 0, out.data()).ok());
       }
       std::vector<int64_t> step(kSeqs, 0);  // decode steps done per sequence
       for (int64_t round = 0; std::any_of(step.begin(), step.end(), [&](int64_t k) { return k < kSteps; }); ++round) {
@@ -199,7 +207,7 @@ TEST(SmallLinear, EngineDecodeIsBatchInvariant) {
                            .pos = kPrompt + step[static_cast<size_t>(s)]});
         }
         if (batch.empty()) continue;
-        auto n = eng->forward(batch, LogitsFor::kAll, out.data());
+        auto n = eng.forward(batch, LogitsFor::kAll, out.data());
         EXPECT_TRUE(n.ok()) << n.status().to_string();
         for (size_t r = 0; r < batch.size(); ++r) {
           const int64_t s = batch[r].slot, k = step[static_cast<size_t>(s)]++;
@@ -208,12 +216,31 @@ TEST(SmallLinear, EngineDecodeIsBatchInvariant) {
       }
       return logits;
     };
-    const auto alone = decode_all(false), batched = decode_all(true);
-    for (int64_t s = 0; s < kSeqs; ++s)
-      for (int64_t k = 0; k < kSteps; ++k)
-        EXPECT_EQ(std::memcmp(alone.data() + (s * kSteps + k) * V, batched.data() + (s * kSteps + k) * V,
-                              static_cast<size_t>(V) * sizeof(float)), 0)
-            << "sequence " << s << " decode step " << k;
+    auto prefill_all = [&] {
+      std::vector<float> logits(static_cast<size_t>(kSeqs * kSteps * V));
+      Engine eng = make_engine();
+      for (int64_t s0 = 0; s0 < kSeqs; s0 += 2) {
+        std::vector<TokenInput> batch;
+        for (int64_t s = s0; s < s0 + 2; ++s)
+          for (int64_t p = 0; p < kLen; ++p) batch.push_back({.slot = s, .token = token(s, p), .pos = p});
+        auto n = eng.forward(batch, LogitsFor::kAll, out.data());
+        EXPECT_TRUE(n.ok()) << n.status().to_string();
+        for (int64_t s = s0; s < s0 + 2; ++s)
+          std::copy_n(out.begin() + ((s - s0) * kLen + kPrompt) * V, kSteps * V, logits.begin() + s * kSteps * V);
+      }
+      return logits;
+    };
+    const auto alone = decode_all(false), batched = decode_all(true), prefilled = prefill_all();
+    for (int64_t s = 0; s < kSeqs; ++s) {
+      for (int64_t k = 0; k < kSteps; ++k) {
+        const float* a = alone.data() + (s * kSteps + k) * V;
+        const auto bytes = static_cast<size_t>(V) * sizeof(float);
+        EXPECT_EQ(std::memcmp(a, batched.data() + (s * kSteps + k) * V, bytes), 0)
+            << "sequence " << s << " decode step " << k << ": batched";
+        EXPECT_EQ(std::memcmp(a, prefilled.data() + (s * kSteps + k) * V, bytes), 0)
+            << "sequence " << s << " decode step " << k << ": in a prefill chunk";
+      }
+    }
   }
 }
 
@@ -233,9 +260,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-// q/k/v-like sets (one input, outputs side by side in one row at stride sum + pad) against one small_linear
+// q/k/v-like sets (one input, outputs side by side in one row at stride sum + pad) against one packed_linear
 // call per linear: LLaMA 15M's q/k/v, GQA's narrow k/v, unequal widths with tails, and tiny ones.
-TEST(SmallLinears, EqualSeparateCalls) {
+TEST(PackedLinears, EqualSeparateCalls) {
   const std::vector<std::vector<Shape>> sets = {{{288, 288}, {288, 288}, {288, 288}},
                                                 {{288, 288}, {288, 96}, {288, 96}},
                                                 {{300, 37}, {300, 1000}, {300, 5}},
@@ -250,7 +277,7 @@ TEST(SmallLinears, EqualSeparateCalls) {
         width += set[j].out;
       }
       const int64_t ldo = width + kOutPadCols;
-      for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+      for (const int64_t N : kRowCounts) {
         SCOPED_TRACE(testing::Message() << layout_name(layout) << " in=" << in << " outputs=" << width << " N=" << N);
         const auto x = inputs(N, in, 30 + static_cast<uint64_t>(N));
         at_thread_counts([&] {
@@ -258,11 +285,11 @@ TEST(SmallLinears, EqualSeparateCalls) {
           std::vector<LinearOutput> outs;
           int64_t col = 0;
           for (const auto& l : layers) {
-            small_linear(l->packed, want.data() + col, ldo, x.data(), in + kInPad, N);
+            packed_linear(l->packed, want.data() + col, ldo, x.data(), in + kInPad, N);
             outs.push_back({.lin = &l->packed, .out = got.data() + col, .ldo = ldo});
             col += l->lin.out;
           }
-          small_linears(outs, x.data(), in + kInPad, N);
+          packed_linears(outs, x.data(), in + kInPad, N);
           EXPECT_TRUE(same_bits(got, want));
         });
       }
@@ -270,23 +297,23 @@ TEST(SmallLinears, EqualSeparateCalls) {
   }
 }
 
-// x += inp W (+ b) in one call, against small_linear into a buffer then ops::add.
-TEST(SmallLinearAdd, EqualsLinearThenAdd) {
+// x += inp W (+ b) in one call, against packed_linear into a buffer then ops::add.
+TEST(PackedLinearAdd, EqualsLinearThenAdd) {
   for (auto layout : {model::WeightLayout::kOutIn, model::WeightLayout::kInOut}) {
     for (const Shape s : {Shape{288, 288}, Shape{768, 291}, Shape{300, 1000}, Shape{31, 129}}) {
       const Layer layer(s, layout, true, 40);
       const int64_t ldx = s.out + kOutPadCols;
-      for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+      for (const int64_t N : kRowCounts) {
         SCOPED_TRACE(testing::Message() << layout_name(layout) << " in=" << s.in << " out=" << s.out << " N=" << N);
         const auto inp = inputs(N, s.in, 50 + static_cast<uint64_t>(N));
         auto x0 = normals(N * ldx, 60 + static_cast<uint64_t>(N));
         for (int64_t n = 0; n < N; ++n) std::fill_n(x0.begin() + n * ldx + s.out, kOutPadCols, kOutPad);
         at_thread_counts([&] {
           std::vector<float> want = x0, got = x0, y(static_cast<size_t>(N * s.out));
-          small_linear(layer.packed, y.data(), s.out, inp.data(), s.in + kInPad, N);
+          packed_linear(layer.packed, y.data(), s.out, inp.data(), s.in + kInPad, N);
           for (int64_t n = 0; n < N; ++n)
             ops::add(want.data() + n * ldx, want.data() + n * ldx, y.data() + n * s.out, s.out);
-          small_linear_add(layer.packed, got.data(), ldx, inp.data(), s.in + kInPad, N);
+          packed_linear_add(layer.packed, got.data(), ldx, inp.data(), s.in + kInPad, N);
           EXPECT_TRUE(same_bits(got, want));
         });
       }
@@ -294,10 +321,10 @@ TEST(SmallLinearAdd, EqualsLinearThenAdd) {
   }
 }
 
-// The fused SwiGLU MLP against its unfused sequence (small_linear gate and up, ops::swiglu_forward,
-// small_linear down, ops::add): act and x bit-identical, act's row padding untouched. LLaMA 15M's shape,
+// The fused SwiGLU MLP against its unfused sequence (packed_linear gate and up, ops::swiglu_forward,
+// packed_linear down, ops::add): act and x bit-identical, act's row padding untouched. LLaMA 15M's shape,
 // one whose d_ff ends in a partial panel (of kPanelCols = 48) and a lane tail, and a tiny serial one.
-TEST(SmallSwigluMlp, EqualsUnfusedSequence) {
+TEST(PackedSwigluMlp, EqualsUnfusedSequence) {
   struct MlpShape {
     int64_t C, F;
   };
@@ -306,7 +333,7 @@ TEST(SmallSwigluMlp, EqualsUnfusedSequence) {
       const auto oi = model::WeightLayout::kOutIn;
       const Layer gate({s.C, s.F}, oi, bias, 70), up({s.C, s.F}, oi, bias, 72), down({s.F, s.C}, oi, bias, 74);
       const int64_t lda = s.F + kOutPadCols, ldx = s.C + kOutPadCols;
-      for (int64_t N = 1; N <= kSmallLinearMaxRows; ++N) {
+      for (const int64_t N : kRowCounts) {
         SCOPED_TRACE(testing::Message() << "C=" << s.C << " F=" << s.F << " bias=" << bias << " N=" << N);
         const auto ln = inputs(N, s.C, 80 + static_cast<uint64_t>(N));
         auto x0 = normals(N * ldx, 90 + static_cast<uint64_t>(N));
@@ -314,14 +341,14 @@ TEST(SmallSwigluMlp, EqualsUnfusedSequence) {
           std::vector<float> g(static_cast<size_t>(N * s.F)), u = g, p(static_cast<size_t>(N * s.C));
           std::vector<float> act_want(static_cast<size_t>(N * lda), kOutPad), act_got = act_want;
           std::vector<float> x_want = x0, x_got = x0;
-          small_linear(gate.packed, g.data(), s.F, ln.data(), s.C + kInPad, N);
-          small_linear(up.packed, u.data(), s.F, ln.data(), s.C + kInPad, N);
+          packed_linear(gate.packed, g.data(), s.F, ln.data(), s.C + kInPad, N);
+          packed_linear(up.packed, u.data(), s.F, ln.data(), s.C + kInPad, N);
           for (int64_t n = 0; n < N; ++n)
             ops::swiglu_forward(act_want.data() + n * lda, g.data() + n * s.F, u.data() + n * s.F, s.F);
-          small_linear(down.packed, p.data(), s.C, act_want.data(), lda, N);
+          packed_linear(down.packed, p.data(), s.C, act_want.data(), lda, N);
           for (int64_t n = 0; n < N; ++n)
             ops::add(x_want.data() + n * ldx, x_want.data() + n * ldx, p.data() + n * s.C, s.C);
-          small_swiglu_mlp({.gate = gate.packed, .up = up.packed, .down = down.packed, .inp = ln.data(), .ldi = s.C + kInPad,
+          packed_swiglu_mlp({.gate = gate.packed, .up = up.packed, .down = down.packed, .inp = ln.data(), .ldi = s.C + kInPad,
                             .act = act_got.data(), .lda = lda, .x = x_got.data(), .ldx = ldx, .N = N});
           EXPECT_TRUE(same_bits(act_got, act_want));
           EXPECT_TRUE(same_bits(x_got, x_want));
