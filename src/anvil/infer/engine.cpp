@@ -40,10 +40,10 @@ Result<Engine> Engine::create(const model::Transformer& model, const EngineOptio
   if (opt.max_batch_tokens <= 0)
     return invalid_argument("[infer.engine] max_batch_tokens {} must be > 0", opt.max_batch_tokens);
   Engine e;
-  e.model_ = &model;
+  e.config_ = model.config();
   e.max_batch_ = opt.max_batch_tokens;
   ANVIL_ASSIGN_OR_RETURN(e.cache_, KvCache::create(c, opt.n_slots, max_seq, opt.kv_dtype));
-  ANVIL_RETURN_IF_ERROR(e.bind_weights());
+  ANVIL_RETURN_IF_ERROR(e.bind_weights(model));
   if (c.position == model::PositionType::kAlibi) {
     e.alibi_slopes_.resize(static_cast<size_t>(c.n_head));
     ops::alibi_slopes(e.alibi_slopes_.data(), c.n_head);
@@ -63,13 +63,20 @@ Result<Engine> Engine::create(const model::Transformer& model, const EngineOptio
   return e;
 }
 
-Status Engine::bind_weights() {
-  const model::ModelConfig& c = model_->config();
+Status Engine::bind_weights(const model::Transformer& model) {
+  const model::ModelConfig& c = config_;
   Status missing;
   auto val = [&](const std::string& name, bool required) -> const float* {
-    const model::Param* p = model_->find_param(name);
+    const model::Param* p = model.find_param(name);
     if (!p && required && missing.ok()) missing = not_found("[infer.engine] the model has no parameter '{}'", name);
     return p ? p->value.data<float>() : nullptr;
+  };
+  // Embeddings and norms are copied (the linears are packed): the engine keeps nothing of the model.
+  auto own = [&](const std::string& name, bool required) -> const float* {
+    const model::Param* p = model.find_param(name);
+    const float* v = val(name, required);
+    if (!v) return nullptr;
+    return owned_.emplace_back(v, v + p->value.numel()).data();
   };
   const bool bias_gpt2 = c.is_gpt2();
   auto linear = [&](const std::string& n, int64_t in, int64_t out, WeightLayout layout, bool bias) {
@@ -81,16 +88,16 @@ Status Engine::bind_weights() {
     return packed;
   };
   auto norm = [&](const std::string& n) {
-    return Norm{.w = val(n + ".weight", true), .b = c.is_gpt2() ? val(n + ".bias", true) : nullptr,
+    return Norm{.w = own(n + ".weight", true), .b = c.is_gpt2() ? own(n + ".bias", true) : nullptr,
                 .rms = !c.is_gpt2(), .eps = c.norm_eps, .C = c.d_model};
   };
   const bool learned = c.position == model::PositionType::kLearned;
   const int64_t C = c.d_model, F = c.d_ff;
   if (c.is_gpt2()) {
-    wte_ = val("wte.weight", true), wpe_ = learned ? val("wpe.weight", true) : nullptr, norm_f_ = norm("ln_f");
+    wte_ = own("wte.weight", true), wpe_ = learned ? own("wpe.weight", true) : nullptr, norm_f_ = norm("ln_f");
   } else {
-    wte_ = val("model.embed_tokens.weight", true);
-    wpe_ = learned ? val("model.embed_positions.weight", true) : nullptr;
+    wte_ = own("model.embed_tokens.weight", true);
+    wpe_ = learned ? own("model.embed_positions.weight", true) : nullptr;
     norm_f_ = norm("model.norm");
   }
   if (c.tie_embeddings && wte_) {
@@ -163,7 +170,7 @@ Status Engine::split_runs(std::span<const TokenInput> batch) {
 // attend over that cache. A run touches only its own rows and its own slot, so runs are independent.
 template <typename T>
 void Engine::attention(int64_t l) {
-  const model::ModelConfig& c = model_->config();
+  const model::ModelConfig& c = config_;
   const int64_t QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD, D = c.head_dim;
   float *qkv = qkv_.data(), *att = att_.data();
   model::ScopedKernelTime t(timer_, model::KernelKind::kAttention);
@@ -217,7 +224,7 @@ void Engine::attention(int64_t l) {
 }
 
 void Engine::layer_forward(int64_t l, int64_t N) {
-  const model::ModelConfig& c = model_->config();
+  const model::ModelConfig& c = config_;
   const LayerWeights& w = layers_[static_cast<size_t>(l)];
   const int64_t C = c.d_model, F = c.d_ff, QD = c.q_dim(), KVD = c.kv_dim(), QKV = QD + 2 * KVD;
   float *x = x_.data(), *ln = ln_.data(), *qkv = qkv_.data(), *att = att_.data(), *act = act_.data();
@@ -255,7 +262,7 @@ void Engine::layer_forward(int64_t l, int64_t N) {
 
 Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor which, float* logits) {
   ANVIL_RETURN_IF_ERROR(split_runs(batch));
-  const model::ModelConfig& c = model_->config();
+  const model::ModelConfig& c = config_;
   const auto N = static_cast<int64_t>(batch.size());
   const int64_t C = c.d_model, V = c.vocab_size;
   {

@@ -1,16 +1,15 @@
 // Engine: the inference forward of a Transformer over KV caches — prefill (a run of prompt tokens) and
 // decode (one token per sequence), for both config families (learned / RoPE half-split / ALiBi positions,
-// GQA, sliding-window layers, tied or untied head). It reads the model's parameters by Hugging Face name
-// and mirrors Transformer's training forward op for op (same ops:: kernels, same order), so with an fp32
-// KV cache its logits equal Transformer::logits() up to fp32 summation order (the default f16 cache adds
-// the rounding of K and V to binary16, ~1e-3 relative in attention). One forward() takes a batch of TokenInputs from
-// any number of slots: the dense layers run as one gemm over all of them, attention runs per run of one
-// slot over that slot's own cache (what continuous batching builds on). Buffers are planned at create(),
-// which also packs a copy of every linear weight (packed_linear.h: the memory of the model's linear weights
-// once more, packed_weight_bytes()); forward() allocates nothing. Every linear runs on the packed weights,
-// whatever the batch, so a token's logits do not depend on what else is in its forward: decoded alone,
-// batched with other sequences or inside a prefill chunk, the same bits. Not thread-safe: one forward at
-// a time.
+// GQA, sliding-window layers, tied or untied head). It takes the model's parameters by Hugging Face name
+// at create() — every linear packed for packed_linear.h (packed_weight_bytes()), embeddings and norms
+// copied — and keeps nothing of the model, which its owner may then free. It mirrors Transformer's
+// training forward op for op, so with an fp32 KV cache its logits equal Transformer::logits() up to fp32
+// summation order (the default f16 cache adds the rounding of K and V to binary16, ~1e-3 relative in
+// attention). One forward() takes a batch of TokenInputs from any number of slots: the dense layers run as
+// one pass over all of them, attention runs per run of one slot over that slot's own cache (what
+// continuous batching builds on), and a token's logits do not depend on what else is in its forward:
+// decoded alone, batched with other sequences or inside a prefill chunk, the same bits. Buffers are planned
+// at create(); forward() allocates nothing. Not thread-safe: one forward at a time.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +42,8 @@ enum class LogitsFor : uint8_t { kAll, kLastOfRun };  // every token | the last 
 
 class Engine {
  public:
-  // `model` must outlive the engine (embeddings and norms are read in place; the linears are copied).
+  // The engine copies what it needs of `model` (the linears packed, embeddings and norms as they are), so
+  // the model may go once create() returns.
   static Result<Engine> create(const model::Transformer& model, const EngineOptions& opt);
 
   // Runs `batch` and writes logits (n_rows, V) row-major into `logits`; returns n_rows. A batch is a
@@ -58,8 +58,8 @@ class Engine {
   // One token of one sequence: logits (V).
   Status decode(int64_t slot, int32_t token, int64_t pos, float* logits);
 
-  const model::ModelConfig& config() const { return model_->config(); }
-  int64_t vocab_size() const { return model_->config().vocab_size; }
+  const model::ModelConfig& config() const { return config_; }
+  int64_t vocab_size() const { return config_.vocab_size; }
   int64_t max_batch_tokens() const { return max_batch_; }
   int64_t packed_weight_bytes() const { return packed_bytes_; }  // the packed copies of the linear weights
   KvCache& cache() { return cache_; }
@@ -82,13 +82,13 @@ class Engine {
   };
 
   Engine() = default;
-  Status bind_weights();
+  Status bind_weights(const model::Transformer& model);
   Status split_runs(std::span<const TokenInput> batch);
   void layer_forward(int64_t l, int64_t N);
   template <typename T>
   void attention(int64_t l);  // the attention of every run over its slot's cache (T: the cache's type)
 
-  const model::Transformer* model_ = nullptr;
+  model::ModelConfig config_;
   KvCache cache_;
   int64_t max_batch_ = 0;
   int64_t packed_bytes_ = 0;
@@ -98,6 +98,7 @@ class Engine {
   PackedLinear lm_head_;
   model::Norm norm_f_;
   std::vector<LayerWeights> layers_;
+  std::vector<std::vector<float>> owned_;  // copies of the embeddings and norm weights (stable data())
   std::vector<float> alibi_slopes_;
   std::vector<float> rope_cos_, rope_sin_;  // (max_seq, D/2) from position 0
   // Planned activations for max_batch_ rows.

@@ -19,13 +19,12 @@ Result<Generator> Generator::create(model::Transformer model, tok::Tokenizer tok
     return invalid_argument("[infer.generator] the tokenizer has {} tokens but the model only {} embeddings", n_tok,
                             model.config().vocab_size);
   Generator g;
-  g.model_ = std::make_unique<model::Transformer>(std::move(model));
   g.tok_ = std::make_unique<tok::Tokenizer>(std::move(tokenizer));
-  ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(*g.model_, {.n_slots = 1, .max_seq = opt.max_seq,
-                                                              .max_batch_tokens = opt.max_batch_tokens,
-                                                              .kv_dtype = opt.kv_dtype}));
-  g.engine_ = std::make_unique<Engine>(std::move(e));
-  g.logits_.resize(static_cast<size_t>(g.model_->config().vocab_size));
+  ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(model, {.n_slots = 1, .max_seq = opt.max_seq,
+                                                          .max_batch_tokens = opt.max_batch_tokens,
+                                                          .kv_dtype = opt.kv_dtype}));
+  g.engine_ = std::make_unique<Engine>(std::move(e));  // the model goes when create() returns
+  g.logits_.resize(static_cast<size_t>(g.engine_->vocab_size()));
   g.eos_id_ = find_eos_id(*g.tok_);
   return g;
 }
@@ -48,7 +47,7 @@ Result<GenerationResult> Generator::generate_ids(std::span<const int32_t> prompt
     return out_of_range("[infer.generate] prompt of {} tokens leaves no room in a context of {}", n_prompt, max_seq);
   ANVIL_RETURN_IF_ERROR(validate_request(prompt, opt, static_cast<int64_t>(tok_->vocab_size()), "infer.generate"));
 
-  SequenceState seq(*tok_, opt, model_->config().vocab_size, eos_id_, prompt);
+  SequenceState seq(*tok_, opt, engine_->vocab_size(), eos_id_, prompt);
   GenerationResult res;
   res.n_prompt_tokens = n_prompt;
   engine_->cache().clear(0);

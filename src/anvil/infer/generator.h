@@ -62,7 +62,6 @@ class Generator {
   Result<GenerationResult> generate_ids(std::span<const int32_t> prompt_ids, const SamplingOptions& opt,
                                         const TokenCallback& on_token = {});
 
-  const model::Transformer& model() const { return *model_; }
   const tok::Tokenizer& tokenizer() const { return *tok_; }
   Engine& engine() { return *engine_; }
   // The tokenizer's end-of-text token (<|endoftext|>, </s>, <|eot_id|>, <|im_end|>), or -1.
@@ -70,7 +69,6 @@ class Generator {
 
  private:
   Generator() = default;
-  std::unique_ptr<model::Transformer> model_;  // heap: Engine points into it
   std::unique_ptr<tok::Tokenizer> tok_;
   std::unique_ptr<Engine> engine_;
   std::vector<float> logits_;

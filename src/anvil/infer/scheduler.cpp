@@ -57,7 +57,6 @@ struct Scheduler::Impl {
   };
 
   SchedulerOptions opt;
-  std::unique_ptr<model::Transformer> model;  // heap: the engine points into it
   std::unique_ptr<tok::Tokenizer> tok;
   std::optional<Engine> engine;
   int32_t eos = -1;
@@ -295,12 +294,11 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(model::Transformer model, t
                             opt.max_running, opt.max_queue, opt.prefill_chunk, opt.max_batch_tokens);
   auto impl = std::make_unique<Impl>();
   impl->opt = opt;
-  impl->model = std::make_unique<model::Transformer>(std::move(model));
   impl->tok = std::make_unique<tok::Tokenizer>(std::move(tokenizer));
-  ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(*impl->model, {.n_slots = opt.max_running, .max_seq = opt.max_seq,
-                                                                 .max_batch_tokens = opt.max_batch_tokens,
-                                                                 .kv_dtype = opt.kv_dtype}));
-  impl->engine.emplace(std::move(e));
+  ANVIL_ASSIGN_OR_RETURN(Engine e, Engine::create(model, {.n_slots = opt.max_running, .max_seq = opt.max_seq,
+                                                          .max_batch_tokens = opt.max_batch_tokens,
+                                                          .kv_dtype = opt.kv_dtype}));
+  impl->engine.emplace(std::move(e));  // the model goes when create() returns
   impl->eos = find_eos_id(*impl->tok);
   impl->max_seq = impl->engine->cache().max_seq();
   impl->slots.resize(static_cast<size_t>(opt.max_running));
@@ -376,7 +374,7 @@ SchedulerStats Scheduler::stats() const {
 }
 
 const tok::Tokenizer& Scheduler::tokenizer() const { return *impl_->tok; }
-const model::ModelConfig& Scheduler::config() const { return impl_->model->config(); }
+const model::ModelConfig& Scheduler::config() const { return impl_->engine->config(); }
 int32_t Scheduler::eos_id() const { return impl_->eos; }
 
 }  // namespace anvil::infer
