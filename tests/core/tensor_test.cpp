@@ -45,6 +45,25 @@ TEST(Tensor, EmptyIsZeroFilledAndRowMajor) {
   EXPECT_FALSE(Tensor().defined());
 }
 
+// Storages from 1 MiB up come from an anonymous mapping: zero-filled too, aligned, writable end to end, and
+// released when the last view goes (repeated 64 times over 48 MiB each, which would exhaust nothing but
+// would show as a crash on a double unmap or a free of mapped memory).
+TEST(Tensor, LargeEmptyIsZeroFilledAlignedAndReleased) {
+  for (int round = 0; round < 64; ++round) {
+    Tensor t = Tensor::empty({3, 4 << 20});  // 48 MiB
+    float* p = t.data<float>();
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % kStorageAlignment, 0u);
+    for (int64_t i = 0; i < t.numel(); i += 1021) ASSERT_EQ(p[i], 0.0f) << i;
+    EXPECT_EQ(p[t.numel() - 1], 0.0f);
+    p[0] = 1.0f, p[t.numel() - 1] = 2.0f;
+    const Tensor view = t.slice(0, 2, 3);
+    t = Tensor();
+    EXPECT_EQ(view.data<float>()[view.numel() - 1], 2.0f);  // the view keeps the storage alive
+  }
+  const Tensor small = Tensor::empty({(1 << 18) - 1});  // just under 1 MiB: the heap path
+  for (int64_t i = 0; i < small.numel(); i += 97) ASSERT_EQ(small.data<float>()[i], 0.0f);
+}
+
 TEST(Tensor, ReshapeInfersMinusOneAndSharesStorage) {
   Tensor t = iota({2, 3, 4});
   Tensor r = t.reshape({-1, 4});

@@ -44,7 +44,9 @@ class Shape {
 // Bytes a tensor points into. Owned (aligned heap) or external (kept alive by `keeper`).
 class Storage {
  public:
-  static std::shared_ptr<Storage> allocate(size_t nbytes);  // zero-filled
+  // Zero-filled. From kMapBytes up, the zeros come from the OS (an anonymous mapping), so pages nothing
+  // writes cost neither time nor memory: a loaded model's gradient buffer stays free until training.
+  static std::shared_ptr<Storage> allocate(size_t nbytes);
   static std::shared_ptr<Storage> external(void* data, size_t nbytes, std::shared_ptr<const void> keeper);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -55,8 +57,10 @@ class Storage {
 
  private:
   Storage() = default;
+  static constexpr size_t kMapBytes = size_t{1} << 20;
   uint8_t* data_ = nullptr;
   size_t nbytes_ = 0;
+  size_t mapped_bytes_ = 0;  // > 0: data_ is an anonymous mapping of this many bytes
   bool owned_ = false;
   std::shared_ptr<const void> keeper_;
 };

@@ -27,29 +27,29 @@ PackedLinear::PackedLinear(const model::Linear& lin) : in_(lin.in), out_(lin.out
   ANVIL_CHECK(lin.w != nullptr && lin.in > 0 && lin.out > 0, "PackedLinear: an empty linear ({} x {})", lin.in,
               lin.out);
   const int64_t cols = n_panels() * kPanelCols;
-  auto alloc = [](int64_t n_floats) {
-    const auto bytes = static_cast<size_t>((n_floats * int64_t{sizeof(float)} + 63) / 64 * 64);
-    auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-    ANVIL_CHECK(p != nullptr, "PackedLinear: cannot allocate {} bytes", bytes);
-    return p;
-  };
-  w_.reset(alloc(in_ * cols));
+  auto alloc = [](int64_t n_floats) { return Storage::allocate(static_cast<size_t>(n_floats) * sizeof(float)); };
+  w_ = alloc(in_ * cols);
   const bool out_in = lin.layout == model::WeightLayout::kOutIn;
   const int64_t in = in_, out = out_;
-  float* w = w_.get();
-  // Serial on purpose: an OpenMP region here would leave an idle thread pool in the (loading) thread, and
-  // libgomp throttles every pool's spin-waits once it manages more threads than cores.
+  float* w = floats(w_);
+  // The storage comes zero-filled, so the last panel's padding is already 0. Serial on purpose: an OpenMP
+  // region here would leave an idle thread pool in the (loading) thread, and libgomp throttles every
+  // pool's spin-waits once it manages more threads than cores.
   for (int64_t p = 0; p < n_panels(); ++p) {
     float* dst = w + p * in * kPanelCols;
-    for (int64_t c = 0; c < kPanelCols; ++c) {
-      const int64_t o = p * kPanelCols + c;
+    const int64_t o0 = p * kPanelCols, n_cols = std::min(kPanelCols, out - o0);
+    if (out_in) {  // 48 weight rows read side by side, i by i (each stays in L1 for its next values)
+      const float* rows[kPanelCols];
+      for (int64_t c = 0; c < n_cols; ++c) rows[c] = lin.w + (o0 + c) * in;
       for (int64_t i = 0; i < in; ++i)
-        dst[i * kPanelCols + c] = o >= out ? 0.0f : out_in ? lin.w[o * in + i] : lin.w[i * out + o];
+        for (int64_t c = 0; c < n_cols; ++c) dst[i * kPanelCols + c] = rows[c][i];
+    } else {  // row i of the panel is 48 consecutive values of W's row i
+      for (int64_t i = 0; i < in; ++i) std::copy_n(lin.w + i * out + o0, n_cols, dst + i * kPanelCols);
     }
   }
   if (lin.b) {
-    b_.reset(alloc(cols));
-    std::fill_n(std::copy_n(lin.b, out, b_.get()), cols - out, 0.0f);
+    b_ = alloc(cols);
+    std::copy_n(lin.b, out, floats(b_));
   }
 }
 

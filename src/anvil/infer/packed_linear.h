@@ -13,10 +13,10 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <span>
 
+#include "anvil/core/tensor.h"
 #include "anvil/model/layers.h"
 
 namespace anvil::infer {
@@ -24,7 +24,7 @@ namespace anvil::infer {
 inline constexpr int64_t kPanelCols = 48;  // output features per packed panel (3 AVX-512 vectors)
 
 // A copy of a Linear's weights (either layout) and bias in panels; the last panel and the bias are padded
-// with zeros to a whole panel. Owns its memory (64-byte aligned, in * round_up(out, 48) floats).
+// with zeros to a whole panel (in * round_up(out, 48) floats).
 class PackedLinear {
  public:
   PackedLinear() = default;
@@ -33,15 +33,13 @@ class PackedLinear {
   int64_t in() const { return in_; }
   int64_t out() const { return out_; }
   int64_t n_panels() const { return (out_ + kPanelCols - 1) / kPanelCols; }
-  const float* panel(int64_t p) const { return w_.get() + p * in_ * kPanelCols; }
-  const float* bias() const { return b_.get(); }  // n_panels() * 48 floats, or null
+  const float* panel(int64_t p) const { return floats(w_) + p * in_ * kPanelCols; }
+  const float* bias() const { return b_ ? floats(b_) : nullptr; }  // n_panels() * 48 floats, or null
   int64_t bytes() const { return (in_ + (b_ ? 1 : 0)) * n_panels() * kPanelCols * int64_t{sizeof(float)}; }
 
  private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float[], Free> w_, b_;
+  static float* floats(const std::shared_ptr<Storage>& s) { return reinterpret_cast<float*>(s->data()); }
+  std::shared_ptr<Storage> w_, b_;  // zero-filled, 64-byte aligned (large ones page-aligned, huge pages)
   int64_t in_ = 0, out_ = 0;
 };
 
