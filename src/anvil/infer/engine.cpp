@@ -1,15 +1,15 @@
 // Engine::forward: embeddings at each token's own position, then per layer (pre-norm, as in
 // transformer_step.cpp):  mid = x + o_proj(attn(norm1(x)))   out = mid + down(act(up(norm2(mid))))
 // with q/k rotated by RoPE at their absolute positions, k/v appended to the slot's cache, and attention
-// of each run's queries over its cache (ops::attention_decode). Final norm and LM head only on the rows
-// whose logits are wanted. Shapes: N batch rows, C = d_model, F = d_ff, QKV = q_dim + 2 kv_dim.
+// of each run's queries over its cache (ops::attention_decode); every linear on its packed weights
+// (packed_linear.h), the residual adds in their regions. Final norm and LM head only on the rows whose
+// logits are wanted. Shapes: N batch rows, C = d_model, F = d_ff, QKV = q_dim + 2 kv_dim.
 #include "anvil/infer/engine.h"
 
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <utility>
-
 
 namespace anvil::infer {
 
