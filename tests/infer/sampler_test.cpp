@@ -1,6 +1,7 @@
 // Sampler: greedy, temperature, top-k and top-p masks (exact, against a brute-force full-sort reference on
 // small and >64-token vocabularies), the three penalties, seeded determinism, the empirical distribution of
-// many draws, logprobs of the raw logits, and top_logprobs (the N largest raw log-probabilities, against
+// many draws, logprobs of the raw logits (finite far below the best), and top_logprobs (the N largest raw
+// log-probabilities, against
 // a double-precision full-sort reference; ties by id; none for N = 0; request bounds).
 #include <gtest/gtest.h>
 
@@ -186,6 +187,23 @@ TEST(Sampler, LogprobsAreTheRawModelLogprobs) {
   const SampledToken t = s.sample(l.data());
   const double lse = std::log(std::exp(0.5) + std::exp(1.5) + std::exp(-0.5));
   EXPECT_NEAR(t.logprob, logits[static_cast<size_t>(t.id)] - lse, 1e-6);
+}
+
+// A token far below the best still has a finite logprob (log-sum-exp: a float softmax would round its
+// probability, e^-110, to 0 and report -inf, which is not even valid JSON).
+TEST(Sampler, LogprobsFarBelowTheBestStayFinite) {
+  Sampler s({.temperature = 0.0f, .repetition_penalty = 100.0f, .logprobs = true, .top_logprobs = 2}, 2);
+  const std::vector<int32_t> prompt = {0};  // the penalty takes token 0 to 1.2, below token 1: greedy picks 1
+  s.reset(prompt);
+  std::vector<float> l = {120.0f, 10.0f};
+  const SampledToken t = s.sample(l.data());
+  EXPECT_EQ(t.id, 1);
+  EXPECT_NEAR(t.logprob, -110.0f, 1e-4);
+  ASSERT_EQ(t.top.size(), 2u);
+  EXPECT_EQ(t.top[0].id, 0);
+  EXPECT_NEAR(t.top[0].logprob, 0.0f, 1e-6);
+  EXPECT_EQ(t.top[1].id, 1);
+  EXPECT_EQ(t.top[1].logprob, t.logprob);
 }
 
 // log-softmax in double, and the ids sorted by it, descending, equal values in id order.

@@ -1,13 +1,16 @@
 // Sampler (see sampler.h for the exact semantics of each option). Top-p sorts only as many candidates as
 // it needs: the largest 64 by nth_element + sort, doubling until their mass reaches top_p, so a 32k vocab
-// with a peaked distribution costs a few O(V) passes rather than a full sort. top_logprobs: one pass over
-// the raw probabilities against the current N-th best (an insertion only for a token that beats it).
+// with a peaked distribution costs a few O(V) passes rather than a full sort. Logprobs are of the raw logits,
+// as log-sum-exp (logit - max - log sum exp(logit - max)): two passes, and no underflow to -inf for a
+// token far below the best. top_logprobs: one pass over the raw logits against the current N-th best (an
+// insertion only for a token that beats it).
 #include "anvil/infer/sampler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
+#include "anvil/kernels/cpu/simd.h"
 #include "anvil/kernels/ops.h"
 
 namespace anvil::infer {
@@ -28,9 +31,7 @@ int32_t argmax(const float* x, int64_t n) {
 Sampler::Sampler(const SamplingOptions& opt, int64_t vocab_size)
     : opt_(opt), V_(vocab_size), rng_(opt.seed), counts_(static_cast<size_t>(vocab_size), 0),
       seen_(static_cast<size_t>(vocab_size), 0), probs_(static_cast<size_t>(vocab_size)),
-      order_(static_cast<size_t>(vocab_size)) {
-  if (opt.logprobs || opt.top_logprobs > 0) raw_.resize(static_cast<size_t>(vocab_size));
-}
+      order_(static_cast<size_t>(vocab_size)) {}
 
 void Sampler::reset(std::span<const int32_t> prompt) {
   for (int32_t id : touched_) counts_[static_cast<size_t>(id)] = 0, seen_[static_cast<size_t>(id)] = 0;
@@ -63,29 +64,34 @@ void Sampler::apply_penalties(float* logits) const {
   }
 }
 
-void Sampler::top_raw(std::vector<TopLogprob>& out) const {
+void Sampler::raw_log_softmax(const float* logits) {
+  raw_max_ = ops::simd::max(logits, V_);
+  // The shifted exponentials go to probs_, scratch until truncated_softmax() fills it.
+  raw_log_sum_ = std::log(ops::simd::exp_shift_sum(probs_.data(), logits, raw_max_, V_));
+}
+
+void Sampler::top_raw(const float* logits, std::vector<TopLogprob>& out) const {
   const auto n = static_cast<size_t>(opt_.top_logprobs);
   out.clear();
   out.reserve(n);
-  // Holds probabilities while selecting; sorted descending, equal ones in id order (strict > to enter).
-  float floor = 0.0f;  // to enter, beat this: the N-th best once N are held (zero probabilities never enter)
-  const float* raw = raw_.data();
+  // Holds logits while selecting; sorted descending, equal ones in id order (strict > to enter).
+  float floor = -INFINITY;  // to enter, beat this: the N-th best once N are held (masked tokens never enter)
   for (int64_t b = 0; b < V_; b += kTopScanBlock) {
     const int64_t e = std::min(b + kTopScanBlock, V_);
     int any = 0;  // a branch-free (vectorised) test per block: most blocks hold no candidate
-    for (int64_t i = b; i < e; ++i) any |= raw[i] > floor;
+    for (int64_t i = b; i < e; ++i) any |= logits[i] > floor;
     if (!any) continue;
     for (int64_t i = b; i < e; ++i) {
-      const float p = raw[i];
-      if (!(p > floor)) continue;
+      const float l = logits[i];
+      if (!(l > floor)) continue;
       if (out.size() == n) out.pop_back();
       const auto at =
-          std::upper_bound(out.begin(), out.end(), p, [](float v, const TopLogprob& t) { return v > t.logprob; });
-      out.insert(at, TopLogprob{.id = static_cast<int32_t>(i), .logprob = p});
+          std::upper_bound(out.begin(), out.end(), l, [](float v, const TopLogprob& t) { return v > t.logprob; });
+      out.insert(at, TopLogprob{.id = static_cast<int32_t>(i), .logprob = l});
       if (out.size() == n) floor = out.back().logprob;
     }
   }
-  for (TopLogprob& t : out) t.logprob = std::log(t.logprob);
+  for (TopLogprob& t : out) t.logprob = raw_logprob(t.logprob);
 }
 
 void Sampler::truncated_softmax(const float* logits, float* probs) {
@@ -143,8 +149,14 @@ void Sampler::distribution(float* logits, float* probs) {
 }
 
 SampledToken Sampler::sample(float* logits) {
-  if (!raw_.empty()) ops::softmax_forward(raw_.data(), logits, 1, V_);
   SampledToken out;
+  const bool want_logprob = opt_.logprobs || opt_.top_logprobs > 0;
+  if (want_logprob) {
+    raw_log_softmax(logits);
+    if (opt_.top_logprobs > 0) top_raw(logits, out.top);
+    raw_touched_.resize(touched_.size());  // the only logits the penalties change
+    for (size_t k = 0; k < touched_.size(); ++k) raw_touched_[k] = logits[touched_[k]];
+  }
   apply_penalties(logits);
   if (opt_.temperature <= 0.0f) {
     out.id = argmax(logits, V_);
@@ -167,8 +179,14 @@ SampledToken Sampler::sample(float* logits) {
     }
     if (out.id < 0) out.id = static_cast<int32_t>(last);
   }
-  if (!raw_.empty()) out.logprob = std::log(raw_[static_cast<size_t>(out.id)]);
-  if (opt_.top_logprobs > 0) top_raw(out.top);
+  if (want_logprob) {
+    float raw = logits[out.id];
+    if (seen_[static_cast<size_t>(out.id)]) {  // penalised: its raw logit was saved
+      const auto k = std::find(touched_.begin(), touched_.end(), out.id) - touched_.begin();
+      raw = raw_touched_[static_cast<size_t>(k)];
+    }
+    out.logprob = raw_logprob(raw);
+  }
   return out;
 }
 

@@ -73,8 +73,11 @@ class Sampler {
 
  private:
   void apply_penalties(float* logits) const;
-  // The opt_.top_logprobs largest entries of raw_ (softmax probabilities), as log-probabilities.
-  void top_raw(std::vector<TopLogprob>& out) const;
+  // log p(id) of the raw logits: (logit - max) - log(sum exp(logit - max)), set up by raw_log_softmax().
+  float raw_logprob(float logit) const { return logit - raw_max_ - raw_log_sum_; }
+  void raw_log_softmax(const float* logits);
+  // The opt_.top_logprobs largest raw logits, as log-probabilities (before the penalties change them).
+  void top_raw(const float* logits, std::vector<TopLogprob>& out) const;
   // probs (V) from logits already penalised; temperature > 0.
   void truncated_softmax(const float* logits, float* probs);
 
@@ -84,7 +87,9 @@ class Sampler {
   std::vector<int32_t> counts_;  // generated occurrences per token
   std::vector<uint8_t> seen_;    // in prompt or generated
   std::vector<int32_t> touched_;  // tokens with seen_ set (for penalties in O(touched))
-  std::vector<float> probs_, raw_;
+  std::vector<float> probs_;
+  std::vector<float> raw_touched_;  // raw logits of touched_ (as the penalties find them), for logprobs
+  float raw_max_ = 0.0f, raw_log_sum_ = 0.0f;
   std::vector<int32_t> order_;
 };
 
