@@ -190,7 +190,7 @@ TEST(Sampler, LogprobsAreTheRawModelLogprobs) {
 }
 
 // A token far below the best still has a finite logprob (log-sum-exp: a float softmax would round its
-// probability, e^-110, to 0 and report -inf, which is not even valid JSON).
+// probability, e^-110, to 0 and report -inf, which the HTTP answers carry as null).
 TEST(Sampler, LogprobsFarBelowTheBestStayFinite) {
   Sampler s({.temperature = 0.0f, .repetition_penalty = 100.0f, .logprobs = true, .top_logprobs = 2}, 2);
   const std::vector<int32_t> prompt = {0};  // the penalty takes token 0 to 1.2, below token 1: greedy picks 1
