@@ -66,21 +66,25 @@ Result<Engine> Engine::create(const model::Transformer& model, const EngineOptio
 Status Engine::bind_weights(const model::Transformer& model) {
   const model::ModelConfig& c = config_;
   Status missing;
-  auto val = [&](const std::string& name, bool required) -> const float* {
+  auto param = [&](const std::string& name) -> const model::Param* {
     const model::Param* p = model.find_param(name);
-    if (!p && required && missing.ok()) missing = not_found("[infer.engine] the model has no parameter '{}'", name);
+    if (!p && missing.ok()) missing = not_found("[infer.engine] the model has no parameter '{}'", name);
+    return p;
+  };
+  auto val = [&](const std::string& name) -> const float* {
+    const model::Param* p = param(name);
     return p ? p->value.data<float>() : nullptr;
   };
   // Embeddings and norms are copied (the linears are packed): the engine keeps nothing of the model.
-  auto own = [&](const std::string& name, bool required) -> const float* {
-    const model::Param* p = model.find_param(name);
-    const float* v = val(name, required);
-    if (!v) return nullptr;
+  auto own = [&](const std::string& name) -> const float* {
+    const model::Param* p = param(name);
+    if (!p) return nullptr;
+    const float* v = p->value.data<float>();
     return owned_.emplace_back(v, v + p->value.numel()).data();
   };
   const bool bias_gpt2 = c.is_gpt2();
   auto linear = [&](const std::string& n, int64_t in, int64_t out, WeightLayout layout, bool bias) {
-    const Linear lin{.w = val(n + ".weight", true), .b = bias ? val(n + ".bias", true) : nullptr, .in = in,
+    const Linear lin{.w = val(n + ".weight"), .b = bias ? val(n + ".bias") : nullptr, .in = in,
                      .out = out, .layout = layout};
     if (!lin.w || (bias && !lin.b)) return PackedLinear();  // `missing` says which
     PackedLinear packed(lin);
@@ -88,16 +92,16 @@ Status Engine::bind_weights(const model::Transformer& model) {
     return packed;
   };
   auto norm = [&](const std::string& n) {
-    return Norm{.w = own(n + ".weight", true), .b = c.is_gpt2() ? own(n + ".bias", true) : nullptr,
+    return Norm{.w = own(n + ".weight"), .b = c.is_gpt2() ? own(n + ".bias") : nullptr,
                 .rms = !c.is_gpt2(), .eps = c.norm_eps, .C = c.d_model};
   };
   const bool learned = c.position == model::PositionType::kLearned;
   const int64_t C = c.d_model, F = c.d_ff;
   if (c.is_gpt2()) {
-    wte_ = own("wte.weight", true), wpe_ = learned ? own("wpe.weight", true) : nullptr, norm_f_ = norm("ln_f");
+    wte_ = own("wte.weight"), wpe_ = learned ? own("wpe.weight") : nullptr, norm_f_ = norm("ln_f");
   } else {
-    wte_ = own("model.embed_tokens.weight", true);
-    wpe_ = learned ? own("model.embed_positions.weight", true) : nullptr;
+    wte_ = own("model.embed_tokens.weight");
+    wpe_ = learned ? own("model.embed_positions.weight") : nullptr;
     norm_f_ = norm("model.norm");
   }
   if (c.tie_embeddings && wte_) {

@@ -53,9 +53,13 @@ void Sampler::accept(int32_t id) {
   }
 }
 
+bool Sampler::penalised() const {
+  return opt_.repetition_penalty != 1.0f || opt_.frequency_penalty != 0.0f || opt_.presence_penalty != 0.0f;
+}
+
 void Sampler::apply_penalties(float* logits) const {
   const float r = opt_.repetition_penalty, f = opt_.frequency_penalty, p = opt_.presence_penalty;
-  if (r == 1.0f && f == 0.0f && p == 0.0f) return;
+  if (!penalised()) return;
   for (int32_t id : touched_) {
     float& l = logits[id];
     if (r != 1.0f) l = l > 0.0f ? l / r : l * r;
@@ -154,8 +158,10 @@ SampledToken Sampler::sample(float* logits) {
   if (want_logprob) {
     raw_log_softmax(logits);
     if (opt_.top_logprobs > 0) top_raw(logits, out.top);
-    raw_touched_.resize(touched_.size());  // the only logits the penalties change
-    for (size_t k = 0; k < touched_.size(); ++k) raw_touched_[k] = logits[touched_[k]];
+    if (penalised()) {  // the only logits the penalties change
+      raw_touched_.resize(touched_.size());
+      for (size_t k = 0; k < touched_.size(); ++k) raw_touched_[k] = logits[touched_[k]];
+    }
   }
   apply_penalties(logits);
   if (opt_.temperature <= 0.0f) {
@@ -181,7 +187,7 @@ SampledToken Sampler::sample(float* logits) {
   }
   if (want_logprob) {
     float raw = logits[out.id];
-    if (seen_[static_cast<size_t>(out.id)]) {  // penalised: its raw logit was saved
+    if (penalised() && seen_[static_cast<size_t>(out.id)]) {  // its raw logit was saved
       const auto k = std::find(touched_.begin(), touched_.end(), out.id) - touched_.begin();
       raw = raw_touched_[static_cast<size_t>(k)];
     }

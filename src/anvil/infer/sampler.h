@@ -72,6 +72,7 @@ class Sampler {
   void distribution(float* logits, float* probs);
 
  private:
+  bool penalised() const;  // any of the three penalties set
   void apply_penalties(float* logits) const;
   // log p(id) of the raw logits: (logit - max) - log(sum exp(logit - max)), set up by raw_log_softmax().
   float raw_logprob(float logit) const { return logit - raw_max_ - raw_log_sum_; }
