@@ -13,6 +13,7 @@
 #include "anvil/base/rng.h"
 #include "anvil/infer/sampler.h"
 #include "anvil/infer/sequence.h"
+#include "tiny_models.h"
 
 namespace anvil::infer {
 namespace {
@@ -87,6 +88,44 @@ TEST(Sampler, GreedyPicksArgmaxLowestIdOnTies) {
   s.reset({});
   std::vector<float> l = {0.1f, 3.0f, -1.0f, 3.0f, 2.9f};
   EXPECT_EQ(s.sample(l.data()).id, 1);
+  // A vocabulary of many scan blocks and a ragged tail: the first of tied maxima wherever they fall.
+  constexpr int64_t kV = 1000;
+  Sampler big({.temperature = 0.0f}, kV);
+  big.reset({});
+  for (const std::vector<int64_t>& at : std::vector<std::vector<int64_t>>{{0}, {999}, {63, 64}, {130, 700, 999}}) {
+    std::vector<float> x(kV);
+    for (int64_t i = 0; i < kV; ++i) x[static_cast<size_t>(i)] = std::sin(static_cast<float>(i));  // < 1
+    for (int64_t i : at) x[static_cast<size_t>(i)] = 2.0f;
+    EXPECT_EQ(big.sample(x.data()).id, at[0]);
+  }
+}
+
+// A model whose vocabulary is padded past the tokenizer's (300 rows, 257 tokens): the padding rows are
+// never sampled nor among top_logprobs, however large their logits, and logprobs normalise over the
+// tokenizer's tokens only.
+TEST(SequenceState, RowsPastTheTokenizerAreNeverSampled) {
+  const tok::Tokenizer t = test_models::byte_tokenizer();
+  constexpr int64_t kV = test_models::kTinyVocab, kTok = 257;
+  for (const float temperature : {0.0f, 1.0f}) {
+    SequenceState seq(t, {.temperature = temperature, .seed = 3, .max_tokens = 100, .logprobs = true, .top_logprobs = 3},
+                      kV, -1, std::vector<int32_t>{65});
+    Rng rng(9);
+    for (int64_t pos = 1; pos < 40; ++pos) {
+      std::vector<float> l(kV);
+      for (float& x : l) x = rng.uniform_f32() * 4.0f;
+      for (int64_t i = kTok; i < kV; ++i) l[static_cast<size_t>(i)] = 100.0f;
+      const std::vector<float> raw = l;
+      auto s = seq.step(l.data(), pos, 1000);
+      ASSERT_TRUE(s.ok()) << s.status().to_string();
+      ASSERT_LT(s->id, kTok) << "temperature " << temperature;
+      double mx = -INFINITY, sum = 0.0;
+      for (int64_t i = 0; i < kTok; ++i) mx = std::max(mx, static_cast<double>(raw[static_cast<size_t>(i)]));
+      for (int64_t i = 0; i < kTok; ++i) sum += std::exp(raw[static_cast<size_t>(i)] - mx);
+      EXPECT_NEAR(s->logprob, raw[static_cast<size_t>(s->id)] - mx - std::log(sum), kLogprobTol);
+      ASSERT_EQ(s->top.size(), 3u);
+      for (const TopLogprob& top : s->top) EXPECT_LT(top.id, kTok);
+    }
+  }
 }
 
 TEST(Sampler, TopKTopPMasksExact) {

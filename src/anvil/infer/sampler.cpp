@@ -17,13 +17,22 @@ namespace anvil::infer {
 namespace {
 
 constexpr int64_t kTopPFirstSort = 64;
-constexpr int64_t kTopScanBlock = 64;  // top_logprobs: tokens tested at once against the current N-th best
+constexpr int64_t kTopScanBlock = 64;  // tokens tested at once (branch-free) in the argmax and top_logprobs scans
 
+// The first index of the largest value (with NaNs in x: 0 or the first largest non-NaN). Two vectorised
+// passes: the maximum, then blocks tested branch-free for it (a scalar `x[i] > x[best]` scan does not
+// vectorise).
 int32_t argmax(const float* x, int64_t n) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (x[i] > x[best]) best = i;
-  return static_cast<int32_t>(best);
+  const float m = ops::simd::max(x, n);
+  for (int64_t b = 0; b < n; b += kTopScanBlock) {
+    const int64_t e = std::min(b + kTopScanBlock, n);
+    int any = 0;
+    for (int64_t i = b; i < e; ++i) any |= x[i] == m;
+    if (!any) continue;
+    for (int64_t i = b; i < e; ++i)
+      if (x[i] == m) return static_cast<int32_t>(i);
+  }
+  return 0;
 }
 
 }  // namespace

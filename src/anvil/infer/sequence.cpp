@@ -38,14 +38,16 @@ Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& 
 
 SequenceState::SequenceState(const tok::Tokenizer& tokenizer, const SamplingOptions& opt, int64_t vocab_size,
                              int32_t eos_id, std::span<const int32_t> prompt)
-    : tok_(&tokenizer), opt_(opt), V_(vocab_size), n_tok_(static_cast<int64_t>(tokenizer.vocab_size())),
-      stop_ids_(opt.stop_token_ids), sampler_(opt, vocab_size), stops_(opt.stop), stream_(tokenizer) {
+    : tok_(&tokenizer), opt_(opt), stop_ids_(opt.stop_token_ids),
+      // Rows past the tokenizer's tokens (a model's padded vocabulary) cannot be sampled: the sampler
+      // never looks at them, as if they were -inf (they would add exp(-inf) = 0 to every sum).
+      sampler_(opt, std::min(vocab_size, static_cast<int64_t>(tokenizer.vocab_size()))), stops_(opt.stop),
+      stream_(tokenizer) {
   if (!opt.ignore_eos && eos_id >= 0) stop_ids_.push_back(eos_id);
   sampler_.reset(prompt);
 }
 
 Result<SeqStep> SequenceState::step(float* logits, int64_t pos, int64_t max_seq) {
-  for (int64_t i = n_tok_; i < V_; ++i) logits[i] = -INFINITY;
   SampledToken s = sampler_.sample(logits);
   SeqStep out;
   out.id = s.id, out.logprob = s.logprob, out.top = std::move(s.top);

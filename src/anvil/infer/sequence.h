@@ -47,8 +47,8 @@ class SequenceState {
   SequenceState(const tok::Tokenizer& tokenizer, const SamplingOptions& opt, int64_t vocab_size, int32_t eos_id,
                 std::span<const int32_t> prompt);
 
-  // Samples the token that goes at position `pos` (= positions already in the cache) from `logits` (V,
-  // used as scratch). The sequence is done at a stop id or stop string (kStop), or when max_tokens tokens
+  // Samples the token that goes at position `pos` (= positions already in the cache) from `logits` (the
+  // model's V; the first tokenizer-size entries are read and used as scratch). The sequence is done at a stop id or stop string (kStop), or when max_tokens tokens
   // were generated or pos reached max_seq (kLength); otherwise the caller decodes `id` at `pos` next.
   Result<SeqStep> step(float* logits, int64_t pos, int64_t max_seq);
   // After the last step: the held-back text still to release (empty when a stop string ended it). May turn
@@ -63,7 +63,6 @@ class SequenceState {
  private:
   const tok::Tokenizer* tok_;
   SamplingOptions opt_;
-  int64_t V_, n_tok_;
   std::vector<int32_t> stop_ids_;
   Sampler sampler_;
   StopMatcher stops_;
