@@ -6,7 +6,8 @@
 // time from the first submit to the last final event (prefill of the short prompts included), and per CPU
 // second of the process (the number to trust on a busy machine; run with OMP_NUM_THREADS=1 then).
 // Goal (issue 6): aggregate@8 / single >= 4x. `profile` mode times Engine::forward decode steps of ROWS
-// sequences (one token each, every cache CONTEXT positions deep) and splits a step into linear layers
+// sequences (one token each, at positions CONTEXT .. CONTEXT+STEPS-1, after an untimed pass over the same
+// positions: a server's slots are reused, so its cache pages are touched already) and splits a step into linear layers
 // (gemm, LM head included), attention, norms and the rest (Engine's KernelTimer, wall time), and reports
 // the process CPU time per step (with OMP_NUM_THREADS=1 the figure to trust on a busy machine). `prefill`
 // mode times Engine::prefill of TOKENS prompt tokens (the first call of the process, then the best of RUNS;
@@ -170,7 +171,7 @@ void profile_steps(const char* name, const std::string& cfg, int64_t rows, int64
     auto n = eng->forward(batch, infer::LogitsFor::kAll, logits.data());
     if (!n.ok()) std::fprintf(stderr, "%s\n", n.status().to_string().c_str()), std::exit(1);
   };
-  step(0);  // warm-up (positions are rewound and rewritten below)
+  for (int64_t k = 0; k < steps; ++k) step(k);  // warm-up: every position once (first touch of the cache)
   model::KernelTimer& t = eng->timer();
   t.enabled = true, t.reset();
   const auto t0 = Clock::now();
