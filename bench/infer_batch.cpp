@@ -13,8 +13,9 @@
 // mode times Engine::prefill of TOKENS prompt tokens (the first call of the process, then the best of RUNS;
 // peer: llama-bench -p TOKENS -n 0 on the same shape).
 // Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
-//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|quickstart] [CONTEXT=80] [KV=f16|f32]
-//        bench_infer_batch prefill [TOKENS=256] [SHAPE=llama-15M|llama-110M|quickstart] [RUNS=5]
+//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|gpt2-S|gpt2-M|quickstart]
+//                                  [CONTEXT=80] [KV=f16|f32]
+//        bench_infer_batch prefill [TOKENS=256] [SHAPE=(as profile)] [RUNS=5]
 #include <omp.h>
 
 #include <time.h>
@@ -46,6 +47,11 @@ constexpr const char* kLlama15m = R"({"model_type":"llama","vocab_size":32000,"h
 constexpr const char* kLlama110m = R"({"model_type":"llama","vocab_size":32000,"hidden_size":768,
   "intermediate_size":2048,"num_hidden_layers":12,"num_attention_heads":12,"num_key_value_heads":12,
   "max_position_embeddings":1024,"tie_word_embeddings":true})";
+// Issue 2's GPT-2 configs S and M (bench/serve_bench.py has the same).
+constexpr const char* kGpt2S =
+    R"({"model_type":"gpt2","vocab_size":8192,"n_positions":256,"n_embd":256,"n_layer":4,"n_head":4})";
+constexpr const char* kGpt2M =
+    R"({"model_type":"gpt2","vocab_size":32768,"n_positions":512,"n_embd":512,"n_layer":8,"n_head":8})";
 
 tok::Tokenizer byte_tokenizer() {
   tok::TokenizerParts p;
@@ -210,10 +216,15 @@ void prefill_time(const char* name, const std::string& cfg, int64_t n, int runs)
 }
 
 const char* kLlama15mName = "llama-15M";
+constexpr const char* kShapes = "llama-15M|llama-110M|gpt2-S|gpt2-M|quickstart";
 
+// The config of a named shape; exits naming the known ones for any other name.
 std::string shape_config(const std::string& shape) {
   if (shape == kLlama15mName) return kLlama15m;
   if (shape == "llama-110M") return kLlama110m;
+  if (shape == "gpt2-S") return kGpt2S;
+  if (shape == "gpt2-M") return kGpt2M;
+  if (shape != "quickstart") std::fprintf(stderr, "unknown shape '%s' (one of %s)\n", shape.c_str(), kShapes), std::exit(2);
   auto quickstart = read_file(std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
   if (!quickstart.ok()) std::fprintf(stderr, "%s\n", quickstart.status().to_string().c_str()), std::exit(1);
   return *quickstart;
@@ -228,19 +239,19 @@ int main(int argc, char** argv) {
     const int64_t context = argc > 5 ? std::atoll(argv[5]) : 80;
     const std::string kv = argc > 6 ? argv[6] : "f16";
     if (kv != "f16" && kv != "f32") std::fprintf(stderr, "KV must be f16 or f32, got '%s'\n", kv.c_str()), std::exit(2);
-    if (shape != kLlama15mName && shape != "llama-110M" && shape != "quickstart") std::fprintf(stderr, "unknown shape '%s'\n", shape.c_str()), std::exit(2);
+    const std::string config = shape_config(shape);
     std::printf("bench_infer_batch profile: %d OpenMP threads, %ld steps, %s KV cache\n", omp_get_max_threads(), steps,
                 kv.c_str());
-    profile_steps(shape.c_str(), shape_config(shape), rows, steps, context, kv == "f16" ? DType::kF16 : DType::kF32);
+    profile_steps(shape.c_str(), config, rows, steps, context, kv == "f16" ? DType::kF16 : DType::kF32);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "prefill") {
     const int64_t n = argc > 2 ? std::atoll(argv[2]) : 256;
     const std::string shape = argc > 3 ? argv[3] : kLlama15mName;
     const int runs = argc > 4 ? std::atoi(argv[4]) : 5;
-    if (shape != kLlama15mName && shape != "llama-110M" && shape != "quickstart") std::fprintf(stderr, "unknown shape '%s'\n", shape.c_str()), std::exit(2);
+    const std::string config = shape_config(shape);
     std::printf("bench_infer_batch prefill: %d OpenMP threads, f16 KV cache\n", omp_get_max_threads());
-    prefill_time(shape.c_str(), shape_config(shape), n, runs);
+    prefill_time(shape.c_str(), config, n, runs);
     return 0;
   }
   const int64_t n_tokens = argc > 1 ? std::atoll(argv[1]) : 128;
