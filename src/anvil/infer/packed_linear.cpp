@@ -270,4 +270,12 @@ void packed_swiglu_mlp(const SwigluMlp& m) {
   }
 }
 
+const char* packed_linear_kernel() {
+#if defined(__AVX512F__)
+  return "avx512";
+#else
+  return "portable";
+#endif
+}
+
 }  // namespace anvil::infer

@@ -78,4 +78,8 @@ struct SwigluMlp {
 };
 void packed_swiglu_mlp(const SwigluMlp& m);
 
+// Which loops this build of packed_linear.cpp runs: "avx512" or "portable" (any other x86-64 or another
+// architecture: the same per-output order, so the same bits, from plain loops the compiler vectorises).
+const char* packed_linear_kernel();
+
 }  // namespace anvil::infer
