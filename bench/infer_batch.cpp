@@ -13,8 +13,8 @@
 // mode times Engine::prefill of TOKENS prompt tokens (the first call of the process, then the best of RUNS;
 // peer: llama-bench -p TOKENS -n 0 on the same shape).
 // Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
-//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|gpt2-S|gpt2-M|quickstart]
-//                                  [CONTEXT=80] [KV=f16|f32]
+//        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|gpt2-S|gpt2-M|quickstart|
+//                                  CONFIG.json] [CONTEXT=80] [KV=f16|f32]
 //        bench_infer_batch prefill [TOKENS=256] [SHAPE=(as profile)] [RUNS=5]
 #include <omp.h>
 
@@ -224,10 +224,12 @@ std::string shape_config(const std::string& shape) {
   if (shape == "llama-110M") return kLlama110m;
   if (shape == "gpt2-S") return kGpt2S;
   if (shape == "gpt2-M") return kGpt2M;
-  if (shape != "quickstart") std::fprintf(stderr, "unknown shape '%s' (one of %s)\n", shape.c_str(), kShapes), std::exit(2);
-  auto quickstart = read_file(std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
-  if (!quickstart.ok()) std::fprintf(stderr, "%s\n", quickstart.status().to_string().c_str()), std::exit(1);
-  return *quickstart;
+  const bool is_file = shape.size() > 5 && shape.ends_with(".json");
+  if (shape != "quickstart" && !is_file)
+    std::fprintf(stderr, "unknown shape '%s' (one of %s, or a config .json)\n", shape.c_str(), kShapes), std::exit(2);
+  auto config = read_file(is_file ? shape : std::string(ANVIL_SOURCE_DIR) + "/examples/models/quickstart.json");
+  if (!config.ok()) std::fprintf(stderr, "%s\n", config.status().to_string().c_str()), std::exit(1);
+  return *config;
 }
 
 }  // namespace
