@@ -4,9 +4,12 @@
 // in one batch, and rewinding a slot must all give the full forward's logits (fp32 cache: to summation
 // order; the default f16 cache: to the rounding of K and V). Plus input validation.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -134,6 +137,30 @@ TEST_P(EngineTest, PrefillAndDecodeMatchFullForward) {
     EXPECT_LT(max_rel_error(two.data(), want.data() + t * V, V), kLogitsRelTol) << "batched decode slot 0 t=" << t;
     EXPECT_LT(max_rel_error(two.data() + V, want_b.data() + tb * V, V), kLogitsRelTol) << "batched decode slot 1 t=" << tb;
   }
+}
+
+// An engine packed from a checkpoint's mapping (Transformer::load_mapped, what generate / chat / serve
+// load) gives the bits of one packed from the model in memory.
+TEST_P(EngineTest, MappedCheckpointGivesTheSameLogits) {
+  const EngineCase& c = GetParam();
+  model::Transformer m = make_model(c.config);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("anvil_engine_mapped_" + std::string(c.name) + "_" + std::to_string(::getpid()));
+  ASSERT_TRUE(m.save(dir.string()).ok());
+  auto mapped = model::Transformer::load_mapped(dir.string());
+  ASSERT_TRUE(mapped.ok()) << mapped.status().to_string();
+  EXPECT_TRUE(mapped->mapped());
+  const int64_t V = m.config().vocab_size, T = c.T;
+  const auto ids = random_ids(T, V, 11);
+  std::vector<float> want(static_cast<size_t>(V)), got(static_cast<size_t>(V));
+  const EngineOptions opt{.n_slots = 1, .max_seq = T, .max_batch_tokens = T};
+  auto a = Engine::create(m, opt);
+  auto b = Engine::create(*mapped, opt);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(a->prefill(0, ids, 0, want.data()).ok());
+  ASSERT_TRUE(b->prefill(0, ids, 0, got.data()).ok());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_P(EngineTest, ChunkedPrefillMatches) {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -113,6 +114,46 @@ TEST(ConfigTest, SaveLoadRoundTripAndLoadErrors) {
   Status st = wrong->load_weights((dir / "model.safetensors").string());
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("'wte.weight' has shape [11, 8]"), std::string::npos) << st.message();
+  std::filesystem::remove_all(dir);
+}
+
+// load_mapped: the same parameters and forward as load(), with the F32 weights left in the checkpoint's
+// mapping (no parameter lives in the model's own flat buffer), and a plan with bf16 buffers refused.
+TEST(ConfigTest, LoadMappedViewsTheCheckpoint) {
+  auto c = parse_config(R"({"model_type":"llama","vocab_size":37,"hidden_size":16,"intermediate_size":24,
+                            "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+                            "max_position_embeddings":8,"tie_word_embeddings":false})");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  auto m = Transformer::create(*c);
+  ASSERT_TRUE(m.ok());
+  m->init_weights(5);
+  const auto dir = std::filesystem::temp_directory_path() / ("anvil_model_mapped_" + std::to_string(::getpid()));
+  ASSERT_TRUE(m->save(dir.string()).ok());
+  auto loaded = Transformer::load(dir.string());
+  auto mapped = Transformer::load_mapped(dir.string());
+  ASSERT_TRUE(loaded.ok() && mapped.ok()) << mapped.status().to_string();
+  EXPECT_FALSE(loaded->mapped());
+  EXPECT_TRUE(mapped->mapped());
+  const Tensor flat = mapped->flat_params();
+  const auto* flat_begin = static_cast<const uint8_t*>(flat.raw_data());
+  for (size_t i = 0; i < loaded->params().size(); ++i) {
+    const Param &want = loaded->params()[i], &got = mapped->params()[i];
+    ASSERT_EQ(want.name, got.name);
+    ASSERT_EQ(got.value.shape(), want.value.shape()) << got.name;
+    EXPECT_EQ(std::memcmp(got.value.raw_data(), want.value.raw_data(), want.value.nbytes()), 0) << got.name;
+    const auto* at = static_cast<const uint8_t*>(got.value.raw_data());
+    EXPECT_TRUE(at < flat_begin || at >= flat_begin + flat.nbytes()) << got.name << " was copied, not mapped";
+  }
+  const int32_t ids[] = {3, 1, 4, 1, 5, 9};
+  std::vector<float> want(6 * 37), got(6 * 37);
+  ASSERT_TRUE(loaded->plan(1, 6).ok());
+  const Status refused = mapped->plan(1, 6);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("load_mapped"), std::string::npos) << refused.message();
+  ASSERT_TRUE(mapped->plan(1, 6, {.bf16_buffers = false}).ok());
+  loaded->logits(ids, want.data(), Precision::kF32);
+  mapped->logits(ids, got.data(), Precision::kF32);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
   std::filesystem::remove_all(dir);
 }
 

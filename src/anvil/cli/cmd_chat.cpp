@@ -46,7 +46,7 @@ int run_chat(const GlobalOptions& g, ChatArgs& a) {
   if (!tmpl.ok()) return report_failure("chat", tmpl.status());
   auto tok = tok::load_tokenizer_json(tok_path);
   if (!tok.ok()) return report_failure("chat", tok.status());
-  auto model = model::Transformer::load(a.model_dir);
+  auto model = model::Transformer::load_mapped(a.model_dir);  // the engine packs straight from the file
   if (!model.ok()) return report_failure("chat", model.status());
   auto gen = infer::Generator::create(std::move(*model), std::move(*tok), {.max_seq = a.max_seq, .kv_dtype = a.kv_dtype});
   if (!gen.ok()) return report_failure("chat", gen.status());

@@ -33,7 +33,7 @@ int run_generate(const GlobalOptions& g, GenerateArgs& a) {
   }
   auto tok = tok::load_tokenizer_json(tok_path);
   if (!tok.ok()) return report_failure("generate", tok.status());
-  auto model = model::Transformer::load(a.model_dir);
+  auto model = model::Transformer::load_mapped(a.model_dir);  // the engine packs straight from the file
   if (!model.ok()) return report_failure("generate", model.status());
   auto gen = infer::Generator::create(std::move(*model), std::move(*tok), {.max_seq = a.max_seq, .kv_dtype = a.kv_dtype});
   if (!gen.ok()) return report_failure("generate", gen.status());

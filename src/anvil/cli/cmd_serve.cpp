@@ -78,7 +78,7 @@ int serve_model(const GlobalOptions& g, ServeArgs& a) {
   }
   auto tok = tok::load_tokenizer_json(tok_path);
   if (!tok.ok()) return report_failure("serve", tok.status());
-  auto model = model::Transformer::load(a.model_dir);
+  auto model = model::Transformer::load_mapped(a.model_dir);  // the engine packs straight from the file
   if (!model.ok()) return report_failure("serve", model.status());
   auto chat_template = infer::ChatTemplate::load(a.model_dir);
   if (!chat_template.ok()) return report_failure("serve", chat_template.status());

@@ -182,8 +182,9 @@ void Transformer::init_weights(uint64_t seed) {
   }
 }
 
-Status Transformer::load_weights(const std::string& path) {
+Status Transformer::read_weights(const std::string& path, bool map) {
   ANVIL_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(path));
+  bool any_mapped = false;
   for (Param& p : params_) {
     if (!f.contains(p.name)) return not_found("[model.load] '{}': missing tensor '{}'", path, p.name);
     ANVIL_ASSIGN_OR_RETURN(Tensor t, f.get(p.name));
@@ -193,7 +194,12 @@ Status Transformer::load_weights(const std::string& path) {
     if (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16)
       return invalid_argument("[model.load] '{}': tensor '{}' has dtype {}, expected F32, BF16 or F16", path, p.name,
                               dtype_name(t.dtype()));
-    p.value.copy_from(t);
+    if (map && t.dtype() == DType::kF32) {
+      p.value = std::move(t);  // a view of the mapping (get() copies only a misaligned tensor)
+      any_mapped = true;
+    } else {
+      p.value.copy_from(t);
+    }
   }
   auto ignorable = [&](const std::string& name) {
     // A tied head stored anyway; GPT-2 checkpoints' causal-mask buffers (h.N.attn.bias / masked_bias).
@@ -206,6 +212,10 @@ Status Transformer::load_weights(const std::string& path) {
   for (const std::string& name : f.names()) {
     if (!find_param(name) && !ignorable(name))
       return invalid_argument("[model.load] '{}': unexpected tensor '{}' for this config", path, name);
+  }
+  if (any_mapped) {
+    mapped_ = true;
+    build_weights();  // the forward's pointers follow the parameters into the mapping
   }
   return ok_status();
 }
@@ -231,6 +241,13 @@ Result<Transformer> Transformer::load(const std::string& dir) {
   return m;
 }
 
+Result<Transformer> Transformer::load_mapped(const std::string& dir) {
+  ANVIL_ASSIGN_OR_RETURN(ModelConfig c, load_config((std::filesystem::path(dir) / "config.json").string()));
+  ANVIL_ASSIGN_OR_RETURN(Transformer m, create(c));  // its flat buffers stay untouched zero pages
+  ANVIL_RETURN_IF_ERROR(m.read_weights((std::filesystem::path(dir) / "model.safetensors").string(), true));
+  return m;
+}
+
 int64_t Transformer::n_params_non_embedding() const {
   int64_t n = n_params();
   for (const Param& p : params_)
@@ -249,6 +266,10 @@ double Transformer::train_flops_per_token(int64_t T) const {
 Status Transformer::plan(int64_t B, int64_t T, const PlanOptions& opt) {
   const ModelConfig& c = cfg_;
   if (B <= 0 || T <= 0) return invalid_argument("[model.plan] batch {} and context {} must be > 0", B, T);
+  if (mapped_ && opt.bf16_buffers)
+    return invalid_argument("[model.plan] the model's weights are mapped from its checkpoint (load_mapped, for "
+                               "inference): its bf16 weight copy would be made from the flat buffer, which does "
+                               "not hold them; plan with bf16_buffers = false, or load() it");
   if (T > c.max_seq && c.position == PositionType::kLearned)
     return invalid_argument("[model.plan] context {} exceeds the {} learned positions", T, c.max_seq);
   const int64_t N = B * T, C = c.d_model, F = c.d_ff, V = c.vocab_size;

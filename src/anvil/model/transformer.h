@@ -67,11 +67,18 @@ class Transformer {
   // GPT-2 / nanoGPT or LLaMA initialisation (docs/model.md), deterministic in `seed`.
   void init_weights(uint64_t seed);
   // Reads model.safetensors-style tensors by name into the parameters (names and shapes must match).
-  Status load_weights(const std::string& safetensors_path);
+  Status load_weights(const std::string& safetensors_path) { return read_weights(safetensors_path, false); }
   Status save_weights(const std::string& safetensors_path) const;
   // `dir`/config.json + `dir`/model.safetensors.
   Status save(const std::string& dir) const;
   static Result<Transformer> load(const std::string& dir);
+  // load() for inference: every F32 tensor of the checkpoint stays in the file's read-only mapping and the
+  // parameter is a view of it (BF16 / F16 ones are converted into the model's own buffer, as load() does),
+  // so loading writes no memory for them and the engine packs straight from the page cache. The forward
+  // works as on a loaded model; training does not (the flat parameter buffer does not hold mapped weights,
+  // and they cannot be written): plan() refuses with bf16 buffers, and mapped() tells.
+  static Result<Transformer> load_mapped(const std::string& dir);
+  bool mapped() const { return mapped_; }
 
   const ModelConfig& config() const { return cfg_; }
   std::vector<Param>& params() { return params_; }
@@ -120,6 +127,8 @@ class Transformer {
   Transformer() = default;
   void add_param(const std::string& name, ParamKind kind, const Shape& shape, float init_std, float init_value);
   void build_weights();
+  // load_weights, or with `map` the mapped form of load_mapped().
+  Status read_weights(const std::string& safetensors_path, bool map);
   void forward_blocks(const int32_t* ids, const StepOptions& opt);
   void layer_forward(int64_t l, const StepOptions& opt);
   void layer_backward(int64_t l, const StepOptions& opt);
@@ -135,6 +144,7 @@ class Transformer {
   KernelTimer timer_;
   std::shared_ptr<Weights> w_;
   std::shared_ptr<Plan> plan_;
+  bool mapped_ = false;  // some parameters are views of a checkpoint's mapping (load_mapped)
 };
 
 }  // namespace anvil::model
