@@ -7,7 +7,11 @@
 // split past 8 heads), and the portable loop for heads over 128 floats. Every case runs again over an f16
 // copy of the cache (fast vs ref on the same f16 values, and within f16 rounding of the fp32 result), and
 // over copies in KvCache's layout (each kv head's positions contiguous: kv_head_stride), bit-identical.
+// And over int8 copies with a scale per row (ops::quantize_row_i8), in both layouts: fast vs ref on the
+// same int8 values, the layouts bit-identical, and within int8 rounding of the fp32 result.
+// quantize_row_i8 itself: every value within half a step of its row's scale, max |x| at ±127, zero rows.
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 #include <vector>
 
@@ -21,6 +25,7 @@ namespace {
 constexpr double kDecodeRtol = 1e-4;  // fp32 online softmax vs double reference / vs the flash kernel
 constexpr double kDecodeAtol = 2e-5;
 constexpr double kF16CacheTol = 4e-3;  // K and V rounded to binary16 (2^-11 relative), inputs in [-1, 1]
+constexpr double kI8CacheTol = 2e-2;   // K and V within max|row| / 254 each; measured 5e-3 to 1e-2 here
 
 struct DecodeCase {
   int64_t T, H, Hkv, D, window;
@@ -59,9 +64,22 @@ void run_case(const DecodeCase& c) {
   };
   const auto kh = per_head(k), vh = per_head(v);
   const auto kh16 = per_head(k16), vh16 = per_head(v16);
+  // int8 copies with a scale per (position, kv head) row: (T, Hkv, D) with scales (T, Hkv), and the
+  // per-head layout (Hkv, T, D) with scales (Hkv, T).
+  std::vector<int8_t> k8(c.T * KVD), v8(c.T * KVD), k8h(c.T * KVD), v8h(c.T * KVD);
+  std::vector<float> ks8(c.T * c.Hkv), vs8(c.T * c.Hkv), ks8h(c.T * c.Hkv), vs8h(c.T * c.Hkv);
+  for (int64_t p = 0; p < c.T; ++p)
+    for (int64_t hk = 0; hk < c.Hkv; ++hk) {
+      const int64_t r = p * c.Hkv + hk, rh = hk * c.T + p;
+      ops::quantize_row_i8(k8.data() + r * c.D, &ks8[r], k + p * QKV + hk * c.D, c.D);
+      ops::quantize_row_i8(v8.data() + r * c.D, &vs8[r], v + p * QKV + hk * c.D, c.D);
+      std::copy_n(k8.data() + r * c.D, c.D, k8h.data() + rh * c.D), ks8h[rh] = ks8[r];
+      std::copy_n(v8.data() + r * c.D, c.D, v8h.data() + rh * c.D), vs8h[rh] = vs8[r];
+    }
 
   std::vector<float> fast(c.T * QD), ref_out(c.T * QD), fast16(c.T * QD), ref16(c.T * QD);
   std::vector<float> fast_h(c.T * QD), ref_h(c.T * QD), fast16_h(c.T * QD), ref16_h(c.T * QD);
+  std::vector<float> fast8(c.T * QD), ref8(c.T * QD), fast8_h(c.T * QD);
   auto step = [&](int64_t pos0, int64_t n) {
     const DecodeAttentionDims d{.T_new = n, .pos0 = pos0, .H = c.H, .Hkv = c.Hkv, .D = c.D, .q_row_stride = QKV,
                                 .kv_row_stride = QKV, .window = c.window, .alibi_slopes = sl};
@@ -75,6 +93,13 @@ void run_case(const DecodeCase& c) {
     ref::attention_decode(ref_h.data() + pos0 * QD, q + pos0 * QKV, kh.data(), vh.data(), dh);
     ops::attention_decode(fast16_h.data() + pos0 * QD, q + pos0 * QKV, kh16.data(), vh16.data(), dh);
     ref::attention_decode(ref16_h.data() + pos0 * QD, q + pos0 * QKV, kh16.data(), vh16.data(), dh);
+    DecodeAttentionDims d8 = d;
+    d8.kv_row_stride = KVD, d8.k_scale = ks8.data(), d8.v_scale = vs8.data();
+    ops::attention_decode(fast8.data() + pos0 * QD, q + pos0 * QKV, k8.data(), v8.data(), d8);
+    ref::attention_decode(ref8.data() + pos0 * QD, q + pos0 * QKV, k8.data(), v8.data(), d8);
+    DecodeAttentionDims d8h = dh;
+    d8h.k_scale = ks8h.data(), d8h.v_scale = vs8h.data(), d8h.scale_row_stride = 1, d8h.scale_head_stride = c.T;
+    ops::attention_decode(fast8_h.data() + pos0 * QD, q + pos0 * QKV, k8h.data(), v8h.data(), d8h);
   };
   step(0, c.prefill);
   for (int64_t t = c.prefill; t < c.T; ++t) step(t, 1);
@@ -87,6 +112,30 @@ void run_case(const DecodeCase& c) {
   expect_close("decode vs full attention_forward", fast, want, kDecodeRtol, kDecodeAtol);
   expect_close("f16 cache: fast vs ref", fast16, ref16, kDecodeRtol, kDecodeAtol);
   expect_close("f16 cache vs fp32 cache", fast16, fast, kF16CacheTol, kF16CacheTol);
+  EXPECT_EQ(fast8_h, fast8) << "per-head cache layout (int8)";
+  expect_close("int8 cache: fast vs ref", fast8, ref8, kDecodeRtol, kDecodeAtol);
+  expect_close("int8 cache vs fp32 cache", fast8, fast, kI8CacheTol, kI8CacheTol);
+}
+
+TEST(AttentionDecode, QuantizeRowI8) {
+  const auto x = random_vec(77, 5);
+  std::vector<int8_t> q(77);
+  float s = 0.0f;
+  ops::quantize_row_i8(q.data(), &s, x.data(), 77);
+  float amax = 0.0f;
+  for (float v : x) amax = std::max(amax, std::fabs(v));
+  EXPECT_EQ(s, amax / 127.0f);
+  int n_full = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_LE(std::fabs(x[i] - q[i] * s), s / 2 * (1 + 1e-6f)) << i;
+    n_full += std::abs(q[i]) == 127;
+  }
+  EXPECT_GE(n_full, 1);  // the largest magnitude maps to the end of the range
+  const std::vector<float> zeros(9, 0.0f);
+  std::vector<int8_t> qz(9, 1);
+  ops::quantize_row_i8(qz.data(), &s, zeros.data(), 9);
+  EXPECT_EQ(s, 0.0f);
+  EXPECT_EQ(qz, std::vector<int8_t>(9, 0));
 }
 
 TEST(AttentionDecode, MatchesRefAndFullSequence) {

@@ -59,6 +59,9 @@ void add_bias(float* out, const float* bias, int64_t N, int64_t C);   // out(N,C
 void bias_backward(float* dbias, const float* dout, int64_t N, int64_t C);  // dbias(C) += sum_rows dout
 void f32_to_bf16(bf16_t* out, const float* in, int64_t n);            // round to nearest even
 void f32_to_f16(f16_t* out, const float* in, int64_t n);              // round to nearest even, inf past 65504
+// Symmetric int8 of one row: *scale = max|x| / 127 (0 for an all-zero row), q[i] = round(x[i] / *scale)
+// (nearest, ties away from zero), so |x[i] - q[i] * *scale| <= *scale / 2.
+void quantize_row_i8(int8_t* q, float* scale, const float* x, int64_t n);
 
 // ---- activations -----------------------------------------------------------------------------
 void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx);
@@ -148,6 +151,12 @@ struct DecodeAttentionDims {
   float scale = 0.0f;         // 0 = 1/sqrt(D)
   int64_t window = 0;
   const float* alibi_slopes = nullptr;  // (H) or null
+  // int8 caches only: key row (position j, kv head hk) holds k[e] * k_scale[j * scale_row_stride +
+  // hk * scale_head_stride] (ops::quantize_row_i8's scale; v likewise with v_scale).
+  const float* k_scale = nullptr;
+  const float* v_scale = nullptr;
+  int64_t scale_row_stride = 0;   // in floats; 0 = Hkv
+  int64_t scale_head_stride = 0;  // in floats; 0 = 1
 };
 
 namespace ops {
@@ -156,6 +165,9 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
                       const DecodeAttentionDims& dims);
 // The same over an f16 cache (keys and values widened to fp32 as they are read; the arithmetic is fp32).
 void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
+                      const DecodeAttentionDims& dims);
+// And over an int8 cache with a scale per row (dims.k_scale / v_scale must be set).
+void attention_decode(float* out, const float* q, const int8_t* k_cache, const int8_t* v_cache,
                       const DecodeAttentionDims& dims);
 }  // namespace ops
 }  // namespace anvil

@@ -8,8 +8,10 @@
 // of a model without GQA has one head per task, so the softmax's serial chain (max, exp, sum) bounded it
 // at 16-key blocks; 8 independent sub-blocks per update made it ~2x faster (hot cache, LLaMA-15M heads).
 // Other builds and D > 128 run a portable per-head loop (the same online softmax, OpenMP simd). Small
-// calls never enter an OpenMP region. The cache is fp32 or f16 (halving the bytes a decode step reads;
-// vcvtph2ps widens each 16-value slice as it is loaded, so the arithmetic is the same fp32 either way).
+// calls never enter an OpenMP region. The cache is fp32, f16 (halving the bytes a decode step reads;
+// vcvtph2ps widens each 16-value slice as it is loaded, so the arithmetic is the same fp32 either way) or
+// int8 with a scale per (position, kv head) row (a quarter of the bytes: each 16-key sub-block's scores
+// are multiplied by its 16 key scales, each value row's weight by its scale).
 // Semantics: ops.h DecodeAttentionDims; the oracle is ref/ref_attention_decode.cpp. GCC 12 flags the
 // _mm512_undefined_ps() inside its own shuffle/unpack intrinsics as (maybe) uninitialised (GCC PR 105593);
 // the pragmas precede every include.
@@ -18,7 +20,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "anvil/base/check.h"
 #include "anvil/kernels/cpu/simd.h"
 #include "anvil/kernels/ops.h"
 
@@ -30,6 +34,21 @@ constexpr int64_t kParallelMinWork = int64_t{1} << 19;  // multiply-adds below w
 
 inline float widen(float x) { return x; }
 inline float widen(f16_t x) { return f16_to_f32(x); }
+inline float widen(int8_t x) { return x; }
+
+// Where row scales are (int8 caches): row (position j, kv head hk) at j * row + hk * head.
+struct ScaleStrides {
+  int64_t row, head;
+  explicit ScaleStrides(const DecodeAttentionDims& d)
+      : row(d.scale_row_stride ? d.scale_row_stride : d.Hkv), head(d.scale_head_stride ? d.scale_head_stride : 1) {}
+};
+
+// The scale of row (j, hk) of an int8 cache; exactly 1 for fp32 / f16 caches.
+template <typename T>
+inline float row_scale(const float* scales, int64_t j, int64_t hk, const ScaleStrides& ss) {
+  if constexpr (std::is_same_v<T, int8_t>) return scales[j * ss.row + hk * ss.head];
+  else return 1.0f;
+}
 
 template <typename T>
 inline float dot(const float* a, const T* b, int64_t n) {
@@ -45,6 +64,7 @@ void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, i
                 float slope, float scale, const DecodeAttentionDims& d, int64_t ks, int64_t hs) {
   const int64_t D = d.D;
   const int64_t j_begin = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0, j_end = i + 1;
+  const ScaleStrides ss(d);
   alignas(64) float s[kChunkK];
   std::fill(o, o + D, 0.0f);
   float m = -INFINITY, l = 0.0f;
@@ -52,7 +72,8 @@ void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, i
     const int64_t nk = std::min(kChunkK, j_end - j0);
     for (int64_t jj = 0; jj < nk; ++jj) {
       const int64_t j = j0 + jj;
-      s[jj] = dot(qv, k_cache + j * ks + hk * hs, D) * scale + slope * static_cast<float>(j - i);
+      s[jj] = dot(qv, k_cache + j * ks + hk * hs, D) * (scale * row_scale<T>(d.k_scale, j, hk, ss)) +
+              slope * static_cast<float>(j - i);
     }
     const float m_new = std::max(m, simd::max(s, nk));
     const float alpha = m == -INFINITY ? 0.0f : std::exp(m - m_new);
@@ -62,7 +83,7 @@ void attend_one(float* o, const float* qv, const T* k_cache, const T* v_cache, i
       for (int64_t e = 0; e < D; ++e) o[e] *= alpha;
     }
     for (int64_t jj = 0; jj < nk; ++jj) {
-      const float p = s[jj];
+      const float p = s[jj] * row_scale<T>(d.v_scale, j0 + jj, hk, ss);
       const T* vj = v_cache + (j0 + jj) * ks + hk * hs;
 #pragma omp simd
       for (int64_t e = 0; e < D; ++e) o[e] += p * widen(vj[e]);
@@ -102,6 +123,9 @@ inline __m512 transpose_sum16(const __m512 (&a)[kLanes]) {
 // 16 cache values (masked lanes read as 0) as fp32.
 inline __m512 load16(__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 load16(__mmask16 m, const f16_t* p) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+inline __m512 load16(__mmask16 m, const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
 
 inline float reduce_max(__m512 x) {
   x = _mm512_max_ps(x, _mm512_shuffle_f32x4(x, x, 0x4E));
@@ -126,6 +150,8 @@ void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache
   const int64_t j_begin = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0, j_end = i + 1;
   const auto last = static_cast<__mmask16>((1u << (D - (NC - 1) * kLanes)) - 1u);  // the last chunk's lanes
   const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  constexpr bool kScaled = std::is_same_v<T, int8_t>;  // rows carry a scale (int8)
+  const ScaleStrides ss(d);
   float m[kMaxGroup], l[kMaxGroup];
   for (int g = 0; g < n_heads; ++g) m[g] = -INFINITY, l[g] = 0.0f;
   alignas(64) float p[kBlockK];
@@ -160,7 +186,13 @@ void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache
             acc[jj] = _mm512_fmadd_ps(qv[c], load16(c == NC - 1 ? last : 0xFFFF, kj + c * kLanes), acc[jj]);
         }
         const __m512 pos = _mm512_add_ps(iota, _mm512_set1_ps(static_cast<float>(j0 + sb * kLanes - i)));  // j - i
-        sc[sb] = _mm512_fmadd_ps(transpose_sum16(acc), _mm512_set1_ps(scale), _mm512_mul_ps(_mm512_set1_ps(slope), pos));
+        __m512 dots = transpose_sum16(acc);
+        if constexpr (kScaled) {
+          alignas(64) float kscale[kLanes];
+          for (int jj = 0; jj < kLanes; ++jj) kscale[jj] = row_scale<T>(d.k_scale, j0 + row(sb * kLanes + jj), hk, ss);
+          dots = _mm512_mul_ps(dots, _mm512_load_ps(kscale));
+        }
+        sc[sb] = _mm512_fmadd_ps(dots, _mm512_set1_ps(scale), _mm512_mul_ps(_mm512_set1_ps(slope), pos));
         if (!kFull) {
           const int64_t n_valid = std::min<int64_t>(kLanes, nk - sb * kLanes);
           sc[sb] = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), static_cast<__mmask16>((1u << n_valid) - 1u), sc[sb]);
@@ -196,7 +228,10 @@ void attend_group(float* out, const float* q, const T* k_cache, const T* v_cache
       for (int jj = 0; jj < n_rows; jj += 2) {
         const T* vj = vb + row(jj) * ks;
         const T* vj1 = vb + row(jj + 1) * ks;
-        const __m512 pa = _mm512_set1_ps(p[jj]), pb = _mm512_set1_ps(p[jj + 1]);
+        float wa = p[jj], wb = p[jj + 1];
+        if constexpr (kScaled)
+          wa *= row_scale<T>(d.v_scale, j0 + row(jj), hk, ss), wb *= row_scale<T>(d.v_scale, j0 + row(jj + 1), hk, ss);
+        const __m512 pa = _mm512_set1_ps(wa), pb = _mm512_set1_ps(wb);
 #pragma GCC unroll 8
         for (int c = 0; c < NC; ++c) {
           const __mmask16 cm = c == NC - 1 ? last : 0xFFFF;
@@ -286,6 +321,12 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
 
 void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
                       const DecodeAttentionDims& d) {
+  attention_decode_impl(out, q, k_cache, v_cache, d);
+}
+
+void attention_decode(float* out, const float* q, const int8_t* k_cache, const int8_t* v_cache,
+                      const DecodeAttentionDims& d) {
+  ANVIL_CHECK(d.k_scale && d.v_scale, "ops::attention_decode: an int8 cache needs k_scale and v_scale");
   attention_decode_impl(out, q, k_cache, v_cache, d);
 }
 

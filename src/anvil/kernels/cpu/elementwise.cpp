@@ -1,7 +1,9 @@
-// Element-wise ops, bias add/backward, fp32 -> bf16 / f16 rounding and inverted dropout (anvil::ops).
+// Element-wise ops, bias add/backward, fp32 -> bf16 / f16 rounding, int8 row quantisation and inverted
+// dropout (anvil::ops).
 // All are OpenMP-parallel vector loops; results do not depend on the thread count (bias_backward sums
 // each column in row order inside one thread; dropout masks come from the counter hash in dropout_hash.h).
 #include <algorithm>
+#include <cmath>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -82,6 +84,15 @@ void f32_to_f16(f16_t* out, const float* in, int64_t n) {
 #else
   for (int64_t i = 0; i < n; ++i) out[i] = anvil::f32_to_f16(in[i]);
 #endif
+}
+
+void quantize_row_i8(int8_t* q, float* scale, const float* x, int64_t n) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float s = amax / 127.0f;
+  *scale = s;
+  for (int64_t i = 0; i < n; ++i)
+    q[i] = s > 0.0f ? static_cast<int8_t>(std::clamp<long>(std::lround(x[i] / s), -127, 127)) : int8_t{0};
 }
 
 void dropout_forward(float* x, uint8_t* mask, int64_t n, float p, uint64_t seed) {

@@ -104,4 +104,6 @@ void attention_decode(float* out, const float* q, const float* k_cache, const fl
                       const DecodeAttentionDims& dims);
 void attention_decode(float* out, const float* q, const f16_t* k_cache, const f16_t* v_cache,
                       const DecodeAttentionDims& dims);
+void attention_decode(float* out, const float* q, const int8_t* k_cache, const int8_t* v_cache,
+                      const DecodeAttentionDims& dims);
 }  // namespace anvil::ref
