@@ -14,7 +14,7 @@
 // peer: llama-bench -p TOKENS -n 0 on the same shape).
 // Usage: bench_infer_batch [TOKENS_PER_SEQ=128] [RUNS=2] [SHAPE=all|quickstart|llama-15M] [CONCURRENCY=0 (all)]
 //        bench_infer_batch profile [ROWS=8] [STEPS=64] [SHAPE=llama-15M|llama-110M|gpt2-S|gpt2-M|quickstart|
-//                                  CONFIG.json] [CONTEXT=80] [KV=f16|f32]
+//                                  CONFIG.json] [CONTEXT=80] [KV=f16|f32|int8]
 //        bench_infer_batch prefill [TOKENS=256] [SHAPE=(as profile)] [RUNS=5]
 #include <omp.h>
 
@@ -240,11 +240,12 @@ int main(int argc, char** argv) {
     const std::string shape = argc > 4 ? argv[4] : kLlama15mName;
     const int64_t context = argc > 5 ? std::atoll(argv[5]) : 80;
     const std::string kv = argc > 6 ? argv[6] : "f16";
-    if (kv != "f16" && kv != "f32") std::fprintf(stderr, "KV must be f16 or f32, got '%s'\n", kv.c_str()), std::exit(2);
+    if (kv != "f16" && kv != "f32" && kv != "int8")
+      std::fprintf(stderr, "KV must be f16, f32 or int8, got '%s'\n", kv.c_str()), std::exit(2);
     const std::string config = shape_config(shape);
     std::printf("bench_infer_batch profile: %d OpenMP threads, %ld steps, %s KV cache\n", omp_get_max_threads(), steps,
                 kv.c_str());
-    profile_steps(shape.c_str(), config, rows, steps, context, kv == "f16" ? DType::kF16 : DType::kF32);
+    profile_steps(shape.c_str(), config, rows, steps, context, kv == "f16" ? DType::kF16 : kv == "int8" ? DType::kI8 : DType::kF32);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "prefill") {

@@ -2,7 +2,7 @@
 # `anvil chat` through a pipe on a random tiny model made with `anvil model init` + `anvil tokenizer train`:
 # each greedy reply equals `anvil generate` on the conversation rendered with the default chat template
 # ("Question: ...\n", stop "\n\nQuestion:"); /reset forgets the first exchange, without it the second
-# prompt carries the first exchange; the same with the fp32 KV cache; end of input exits 0; usage errors
+# prompt carries the first exchange; the same with the fp32 and int8 KV caches; end of input exits 0; usage errors
 # (a bad --kv-cache too) exit 2.
 # Usage: chat_cli_test.sh ANVIL WORK_DIR
 set -euo pipefail
@@ -53,6 +53,11 @@ printf 'What is 2 + 3?\n' | "$anvil" chat --model "$work/model" "${flags[@]}" --
 "$anvil" generate --model "$work/model" --prompt $'Question: What is 2 + 3?\n' "${flags[@]}" --kv-cache f32 \
   --stop $'\n\nQuestion:' > "$work/want_f32.txt" 2> /dev/null
 cmp "$work/chat_f32.txt" "$work/want_f32.txt" || fail "chat --kv-cache f32 differs from generate --kv-cache f32"
+# And the int8 one.
+printf 'What is 2 + 3?\n' | "$anvil" chat --model "$work/model" "${flags[@]}" --kv-cache int8 > "$work/chat_i8.txt" 2> /dev/null
+"$anvil" generate --model "$work/model" --prompt $'Question: What is 2 + 3?\n' "${flags[@]}" --kv-cache int8 \
+  --stop $'\n\nQuestion:' > "$work/want_i8.txt" 2> /dev/null
+cmp "$work/chat_i8.txt" "$work/want_i8.txt" || fail "chat --kv-cache int8 differs from generate --kv-cache int8"
 
 # Usage errors exit 2; a model directory that is not one exits 1 or 2 with a message.
 set +e

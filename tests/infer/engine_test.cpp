@@ -23,6 +23,8 @@ namespace {
 constexpr double kLogitsRelTol = 2e-5;
 // f16 cache: K and V carry binary16 rounding (2^-11 relative); measured 0.8-3.7e-4 on these configs.
 constexpr double kF16LogitsRelTol = 2e-3;
+// int8 cache: K and V within max|row| / 254 per value; measured 2e-3 to 7e-3 on these configs.
+constexpr double kI8LogitsRelTol = 2e-2;
 
 double max_rel_error(const float* a, const float* b, int64_t n) {
   double diff = 0.0, scale = 0.0;
@@ -194,6 +196,34 @@ TEST_P(EngineTest, F16CacheStaysCloseToFullForward) {
   EXPECT_GT(err, kLogitsRelTol) << "an f16 cache that rounds nothing is not an f16 cache";
 }
 
+// An int8 cache: a quarter of fp32 plus a scale per (position, kv head) row, and logits within int8
+// rounding of the full forward (further than f16's, but the same tokens win in these cases).
+TEST_P(EngineTest, Int8CacheStaysCloseToFullForward) {
+  const EngineCase& c = GetParam();
+  model::Transformer m = make_model(c.config);
+  const int64_t V = m.config().vocab_size, T = c.T, P = T / 3;
+  const auto ids = random_ids(T, V, 10);
+  const auto want = full_logits(m, ids);
+  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = T, .kv_dtype = DType::kI8});
+  ASSERT_TRUE(eng.ok()) << eng.status().to_string();
+  const auto rows = static_cast<size_t>(m.config().n_layer * T * m.config().n_kv_head);
+  EXPECT_EQ(eng->cache().bytes(), 2 * (static_cast<size_t>(m.config().n_layer * T * m.config().kv_dim()) +
+                                       rows * sizeof(float)));
+  std::vector<float> got(static_cast<size_t>(T * V));
+  ASSERT_TRUE(eng->prefill(0, std::span(ids.data(), static_cast<size_t>(P)), 0, got.data() + (P - 1) * V).ok());
+  for (int64_t t = P; t < T; ++t) ASSERT_TRUE(eng->decode(0, ids[t], t, got.data() + t * V).ok());
+  const double err = max_rel_error(got.data() + (P - 1) * V, want.data() + (P - 1) * V, (T - P + 1) * V);
+  EXPECT_LT(err, kI8LogitsRelTol);
+  EXPECT_GT(err, kF16LogitsRelTol / 100) << "an int8 cache that rounds nothing is not an int8 cache";
+  int64_t same_argmax = 0;
+  for (int64_t t = P - 1; t < T; ++t) {
+    const float* g = got.data() + t * V;
+    const float* w = want.data() + t * V;
+    same_argmax += std::max_element(g, g + V) - g == std::max_element(w, w + V) - w;
+  }
+  EXPECT_EQ(same_argmax, T - P + 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, EngineTest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
@@ -218,7 +248,7 @@ TEST(EngineErrors, RejectsBadBatches) {
   EXPECT_FALSE(Engine::create(m, {.max_seq = 41}).ok());  // beyond 40 learned positions
   auto bf16 = Engine::create(m, {.kv_dtype = DType::kBF16});  // the cache holds F32 or F16 only
   ASSERT_FALSE(bf16.ok());
-  EXPECT_NE(bf16.status().message().find("expected F32 or F16"), std::string::npos) << bf16.status().message();
+  EXPECT_NE(bf16.status().message().find("expected F32, F16 or I8"), std::string::npos) << bf16.status().message();
 }
 
 }  // namespace

@@ -117,15 +117,17 @@ SamplingOptions request_options(bool sampled, int i) {
   return o;
 }
 
-class SchedulerEquality : public ::testing::TestWithParam<std::tuple<bool, bool>> {};  // llama?, sampled?
+// llama?, sampled?, KV cache type
+class SchedulerEquality : public ::testing::TestWithParam<std::tuple<bool, bool, DType>> {};
 
 TEST_P(SchedulerEquality, AloneAndBatchedEqualGenerator) {
-  const auto [llama, sampled] = GetParam();
+  const auto [llama, sampled, kv_dtype] = GetParam();
   const auto prompts = eight_prompts();
   const int n = static_cast<int>(prompts.size());
   // The engine's logits do not depend on the batch (packed_linear.h), so the Generator's own prefill chunks
-  // and the default f16 KV cache give the scheduler's bits, alone or batched.
-  auto gen = Generator::create(tiny_model(llama), byte_tokenizer(), {});
+  // and the default f16 KV cache (or an int8 one: a row's scale depends on that row only) give the
+  // scheduler's bits, alone or batched.
+  auto gen = Generator::create(tiny_model(llama), byte_tokenizer(), {.kv_dtype = kv_dtype});
   ASSERT_TRUE(gen.ok());
   std::vector<GenerationResult> want;
   for (int i = 0; i < n; ++i) {
@@ -133,7 +135,7 @@ TEST_P(SchedulerEquality, AloneAndBatchedEqualGenerator) {
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     want.push_back(*r);
   }
-  auto sched = make_scheduler(llama, {.max_running = 8});
+  auto sched = make_scheduler(llama, {.max_running = 8, .kv_dtype = kv_dtype});
   // Alone: one request at a time.
   for (int i = 0; i < n; ++i) {
     Collector c;
@@ -180,10 +182,12 @@ TEST_P(SchedulerEquality, AloneAndBatchedEqualGenerator) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SchedulerEquality,
-                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool(),
+                                            ::testing::Values(DType::kF16, DType::kI8)),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param) ? "Llama" : "Gpt2") +
-                                  (std::get<1>(info.param) ? "Sampled" : "Greedy");
+                                  (std::get<1>(info.param) ? "Sampled" : "Greedy") +
+                                  (std::get<2>(info.param) == DType::kI8 ? "Int8Cache" : "");
                          });
 
 TEST(Scheduler, StopStringsStopIdsAndEndOfText) {

@@ -21,10 +21,13 @@ int report_failure(const char* command, const Status& status) {
 CLI::Option* add_kv_cache_option(CLI::App* app, DType* out) {
   return app
       ->add_option_function<std::string>(
-          "--kv-cache", [out](const std::string& v) { *out = v == "f32" ? DType::kF32 : DType::kF16; },
-          "KV cache storage: f16 (half the memory and the bytes each decode step reads, as llama.cpp's default) or "
-          "f32 (the training forward's values up to fp32 summation order)")
-      ->check(CLI::IsMember({"f16", "f32"}))
+          "--kv-cache",
+          [out](const std::string& v) { *out = v == "f32" ? DType::kF32 : v == "int8" ? DType::kI8 : DType::kF16; },
+          "KV cache storage: f16 (half the memory and the bytes each decode step reads, as llama.cpp's default), "
+          "f32 (the training forward's values up to fp32 summation order) or int8 (a quarter of f32 plus one scale "
+          "per position and head: half of f16's memory, keys and values within 1/254 of their row's largest; "
+          "less exact than f16)")
+      ->check(CLI::IsMember({"f16", "f32", "int8"}))
       ->default_str("f16");
 }
 

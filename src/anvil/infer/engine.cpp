@@ -197,16 +197,24 @@ void Engine::attention(int64_t l) {
         if constexpr (std::is_same_v<T, f16_t>) {
           ops::f32_to_f16(kd, k_new, D);
           ops::f32_to_f16(vd, k_new + KVD, D);
+        } else if constexpr (std::is_same_v<T, int8_t>) {
+          const int64_t at = hk * cache_.max_seq() + r.pos0 + i;  // the row's scale: [kv head][position]
+          ops::quantize_row_i8(kd, cache_.k_scale(l, r.slot) + at, k_new, D);
+          ops::quantize_row_i8(vd, cache_.v_scale(l, r.slot) + at, k_new + KVD, D);
         } else {
           std::memcpy(kd, k_new, static_cast<size_t>(D) * sizeof(float));
           std::memcpy(vd, k_new + KVD, static_cast<size_t>(D) * sizeof(float));
         }
       }
     }
-    const DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
+    DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
                                    .q_row_stride = QKV, .kv_row_stride = D, .kv_head_stride = hs,
                                    .window = c.window_of(l),
                                    .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
+    if constexpr (std::is_same_v<T, int8_t>) {
+      dims.k_scale = cache_.k_scale(l, r.slot), dims.v_scale = cache_.v_scale(l, r.slot);
+      dims.scale_row_stride = 1, dims.scale_head_stride = cache_.max_seq();
+    }
     ops::attention_decode(att + r.begin * QD, rq, cache_.k<T>(l, r.slot), cache_.v<T>(l, r.slot), dims);
   };
   // Prefill chunks spread their (query, head) tasks over the threads inside attention_decode; decode
@@ -238,6 +246,7 @@ void Engine::layer_forward(int64_t l, int64_t N) {
   run_linears(timer_, std::span<const PackedLinear>(w.qkv, static_cast<size_t>(w.n_qkv)), w.qkv_col, qkv, QKV, ln,
               C, N);
   if (cache_.dtype() == DType::kF16) attention<f16_t>(l);
+  else if (cache_.dtype() == DType::kI8) attention<int8_t>(l);
   else attention<float>(l);
   {
     model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);

@@ -28,7 +28,8 @@ struct EngineOptions {
   int64_t n_slots = 1;             // sequences whose caches are held at once
   int64_t max_seq = 0;             // positions per slot; 0 = the config's max_seq
   int64_t max_batch_tokens = 256;  // tokens per forward() (prefill() cuts longer prompts into chunks)
-  DType kv_dtype = DType::kF16;    // KV cache storage: kF16 (half the memory and traffic) or kF32 (exact)
+  DType kv_dtype = DType::kF16;    // KV cache storage: kF16 (half the memory and traffic), kF32 (exact) or
+                                   // kI8 (a quarter of kF32, a scale per row; KvCache)
 };
 
 // One token to run: it is sequence `slot`'s token at absolute position `pos`.

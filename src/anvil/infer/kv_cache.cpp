@@ -9,8 +9,8 @@ namespace anvil::infer {
 Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slots, int64_t max_seq, DType dtype) {
   if (n_slots <= 0 || max_seq <= 0)
     return invalid_argument("[infer.kv_cache] n_slots {} and max_seq {} must be > 0", n_slots, max_seq);
-  if (dtype != DType::kF32 && dtype != DType::kF16)
-    return invalid_argument("[infer.kv_cache] cache type {}, expected F32 or F16", dtype_name(dtype));
+  if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kI8)
+    return invalid_argument("[infer.kv_cache] cache type {}, expected F32, F16 or I8", dtype_name(dtype));
   KvCache c;
   c.n_slots_ = n_slots, c.max_seq_ = max_seq, c.n_layer_ = config.n_layer, c.dtype_ = dtype;
   c.n_kv_head_ = config.n_kv_head, c.head_dim_ = config.head_dim;
@@ -20,6 +20,7 @@ Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slot
   if (!c.k_ || !c.v_)
     return out_of_range("[infer.kv_cache] cannot allocate 2 x {} MiB for {} slots x {} positions ({})", n_bytes >> 20,
                         n_slots, max_seq, dtype_name(dtype));
+  if (dtype == DType::kI8) c.scales_.resize(2 * static_cast<size_t>(c.n_rows_per_slot() * n_slots));
   c.length_.assign(static_cast<size_t>(n_slots), 0);
   return c;
 }

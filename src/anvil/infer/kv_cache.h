@@ -1,6 +1,8 @@
 // KvCache: the keys and values of every layer for a fixed number of sequence slots, preallocated once,
-// stored as fp32 or f16 (f16 halves the bytes every decode step reads, as llama.cpp's default cache does;
-// attention widens them back to fp32). Layout per slot: [layer][kv head][position][head dim] for K and
+// stored as fp32, f16 (half the bytes every decode step reads, as llama.cpp's default cache does;
+// attention widens them back to fp32) or int8 with one fp32 scale per (position, kv head) row (a quarter
+// of fp32, plus 4 bytes per row; ops::quantize_row_i8). Scales of layer l of a slot are laid out
+// [kv head][position]: k_scale(l, slot) + hk * max_seq() + p. Layout per slot: [layer][kv head][position][head dim] for K and
 // for V, so one sequence's cache is contiguous and each head's keys are one forward stream for attention
 // (attention of 8 LLaMA-15M rows at context 300-500 took 12% less time than with the heads of a position
 // side by side; 1.5x less in a cold-cache microbenchmark of the kernel alone): kv head hk
@@ -24,7 +26,7 @@ namespace anvil::infer {
 class KvCache {
  public:
   // n_slots sequences of up to max_seq positions each, for the layers and kv heads of `config`, stored
-  // as `dtype` (kF32 or kF16).
+  // as `dtype` (kF32, kF16 or kI8).
   static Result<KvCache> create(const model::ModelConfig& config, int64_t n_slots, int64_t max_seq,
                                 DType dtype = DType::kF16);
 
@@ -35,7 +37,9 @@ class KvCache {
   int64_t head_dim() const { return head_dim_; }               // the row stride within a kv head
   int64_t head_stride() const { return max_seq_ * head_dim_; }  // between a layer's kv heads
   DType dtype() const { return dtype_; }
-  size_t bytes() const { return 2 * static_cast<size_t>(n_values_per_slot() * n_slots_) * elem_size(); }
+  size_t bytes() const {
+    return 2 * static_cast<size_t>(n_values_per_slot() * n_slots_) * elem_size() + scales_.size() * sizeof(float);
+  }
 
   // The (n_kv_head, max_seq, head_dim) values of layer `layer` of slot `slot`; T must be the cache's type.
   template <typename T>
@@ -47,12 +51,22 @@ class KvCache {
     return typed<T>(v_.get(), layer, slot);
   }
 
+  // int8 caches: the (n_kv_head, max_seq) row scales of layer `layer` of slot `slot`.
+  float* k_scale(int64_t layer, int64_t slot) { return scale(0, layer, slot); }
+  float* v_scale(int64_t layer, int64_t slot) { return scale(1, layer, slot); }
+
   int64_t length(int64_t slot) const { return length_[static_cast<size_t>(slot)]; }
   void set_length(int64_t slot, int64_t n) { length_[static_cast<size_t>(slot)] = n; }
   void clear(int64_t slot) { set_length(slot, 0); }
 
  private:
-  size_t elem_size() const { return dtype_ == DType::kF16 ? sizeof(f16_t) : sizeof(float); }
+  size_t elem_size() const { return dtype_size(dtype_); }
+  int64_t n_rows_per_slot() const { return n_layer_ * n_kv_head_ * max_seq_; }
+  float* scale(int which, int64_t layer, int64_t slot) {
+    ANVIL_CHECK(dtype_ == DType::kI8, "KvCache: row scales of a {} cache", dtype_name(dtype_));
+    const int64_t per_kv = n_rows_per_slot() * n_slots_;
+    return scales_.data() + which * per_kv + slot * n_rows_per_slot() + layer * n_kv_head_ * max_seq_;
+  }
   int64_t n_values_per_slot() const { return n_layer_ * max_seq_ * kv_dim(); }
   template <typename T>
   T* typed(std::byte* base, int64_t layer, int64_t slot) const {
@@ -64,6 +78,7 @@ class KvCache {
   int64_t n_slots_ = 0, max_seq_ = 0, n_layer_ = 0, n_kv_head_ = 0, head_dim_ = 0;
   DType dtype_ = DType::kF16;
   std::unique_ptr<std::byte[]> k_, v_;  // uninitialised: only positions < length are ever read
+  std::vector<float> scales_;           // int8: K's row scales, then V's
   std::vector<int64_t> length_;
 };
 
