@@ -107,8 +107,9 @@ TEST(SequenceState, RowsPastTheTokenizerAreNeverSampled) {
   const tok::Tokenizer t = test_models::byte_tokenizer();
   constexpr int64_t kV = test_models::kTinyVocab, kTok = 257;
   for (const float temperature : {0.0f, 1.0f}) {
-    SequenceState seq(t, {.temperature = temperature, .seed = 3, .max_tokens = 100, .logprobs = true, .top_logprobs = 3},
-                      kV, -1, std::vector<int32_t>{65});
+    const SamplingOptions o{.temperature = temperature, .seed = 3, .max_tokens = 100, .logprobs = true,
+                            .top_logprobs = 3};
+    SequenceState seq(t, o, kV, -1, std::vector<int32_t>{65});
     Rng rng(9);
     for (int64_t pos = 1; pos < 40; ++pos) {
       std::vector<float> l(kV);

@@ -106,7 +106,8 @@ int serve_model(const GlobalOptions& g, ServeArgs& a) {
   std::printf("anvil serve: listening on http://%s:%d (model '%s': %ld layers, d_model %ld, context %ld; "
               "max_running %ld, max_queue %ld, %s KV cache%s)\n",
               a.http.host.c_str(), (*server)->port(), a.http.model_name.c_str(), cfg.n_layer, cfg.d_model,
-              cfg.max_seq, a.sched.max_running, a.sched.max_queue, a.sched.kv_dtype == DType::kF16 ? "f16" : a.sched.kv_dtype == DType::kI8 ? "int8" : "f32",
+              cfg.max_seq, a.sched.max_running, a.sched.max_queue,
+              a.sched.kv_dtype == DType::kF16 ? "f16" : a.sched.kv_dtype == DType::kI8 ? "int8" : "f32",
               a.http.api_key.empty() ? "" : ", API key required");
   std::fflush(stdout);
 

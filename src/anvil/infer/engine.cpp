@@ -208,9 +208,9 @@ void Engine::attention(int64_t l) {
       }
     }
     DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
-                                   .q_row_stride = QKV, .kv_row_stride = D, .kv_head_stride = hs,
-                                   .window = c.window_of(l),
-                                   .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
+                             .q_row_stride = QKV, .kv_row_stride = D, .kv_head_stride = hs,
+                             .window = c.window_of(l),
+                             .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
     if constexpr (std::is_same_v<T, int8_t>) {
       dims.k_scale = cache_.k_scale(l, r.slot), dims.v_scale = cache_.v_scale(l, r.slot);
       dims.scale_row_stride = 1, dims.scale_head_stride = cache_.max_seq();

@@ -1,12 +1,12 @@
 // KvCache: the keys and values of every layer for a fixed number of sequence slots, preallocated once,
 // stored as fp32, f16 (half the bytes every decode step reads, as llama.cpp's default cache does;
 // attention widens them back to fp32) or int8 with one fp32 scale per (position, kv head) row (a quarter
-// of fp32, plus 4 bytes per row; ops::quantize_row_i8). Scales of layer l of a slot are laid out
-// [kv head][position]: k_scale(l, slot) + hk * max_seq() + p. Layout per slot: [layer][kv head][position][head dim] for K and
-// for V, so one sequence's cache is contiguous and each head's keys are one forward stream for attention
-// (attention of 8 LLaMA-15M rows at context 300-500 took 12% less time than with the heads of a position
-// side by side; 1.5x less in a cold-cache microbenchmark of the kernel alone): kv head hk
-// of position p of layer l is at k<T>(l, slot) + hk * head_stride() + p * head_dim().
+// of fp32, plus 4 bytes per row; ops::quantize_row_i8; the scales of layer l of a slot are laid out
+// [kv head][position]: k_scale(l, slot) + hk * max_seq() + p). Layout per slot: [layer][kv head][position]
+// [head dim] for K and for V, so one sequence's cache is contiguous and each head's keys are one forward
+// stream for attention (attention of 8 LLaMA-15M rows at context 300-500 took 12% less time than with the
+// heads of a position side by side; 1.5x less in a cold-cache microbenchmark of the kernel alone): kv head
+// hk of position p of layer l is at k<T>(l, slot) + hk * head_stride() + p * head_dim().
 // length(slot) is the number of positions holding valid entries (0 .. length-1); the engine advances
 // it, clear() forgets a sequence.
 #pragma once

@@ -48,8 +48,9 @@ class SequenceState {
                 std::span<const int32_t> prompt);
 
   // Samples the token that goes at position `pos` (= positions already in the cache) from `logits` (the
-  // model's V; the first tokenizer-size entries are read and used as scratch). The sequence is done at a stop id or stop string (kStop), or when max_tokens tokens
-  // were generated or pos reached max_seq (kLength); otherwise the caller decodes `id` at `pos` next.
+  // model's V; the first tokenizer-size entries are read and used as scratch). The sequence is done at a
+  // stop id or stop string (kStop), or when max_tokens tokens were generated or pos reached max_seq
+  // (kLength); otherwise the caller decodes `id` at `pos` next.
   Result<SeqStep> step(float* logits, int64_t pos, int64_t max_seq);
   // After the last step: the held-back text still to release (empty when a stop string ended it). May turn
   // finish() into kStop when the flushed tail completes a stop string.

@@ -21,7 +21,8 @@ inline double widen(int8_t x) { return x; }
 template <typename T>
 double row_scale(const float* scales, int64_t j, int64_t hk, const DecodeAttentionDims& d) {
   if constexpr (!std::is_same_v<T, int8_t>) return 1.0;
-  const int64_t rs = d.scale_row_stride ? d.scale_row_stride : d.Hkv, hs = d.scale_head_stride ? d.scale_head_stride : 1;
+  const int64_t rs = d.scale_row_stride ? d.scale_row_stride : d.Hkv;
+  const int64_t hs = d.scale_head_stride ? d.scale_head_stride : 1;
   return scales[j * rs + hk * hs];
 }
 
