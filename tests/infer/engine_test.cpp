@@ -178,50 +178,56 @@ TEST_P(EngineTest, ChunkedPrefillMatches) {
   EXPECT_LT(max_rel_error(last.data(), want.data() + (T - 1) * V, V), kLogitsRelTol);
 }
 
-TEST_P(EngineTest, F16CacheStaysCloseToFullForward) {
-  const EngineCase& c = GetParam();
+// A rounding cache against the full forward: the logits of rows P-1 .. T-1 (a prefill of P = T/3 tokens,
+// then one token at a time) through a `kv_dtype` cache.
+struct CachedRun {
+  double rel_error = 0.0;          // max_rel_error against Transformer::logits
+  int64_t rows = 0, same_argmax = 0;  // rows compared; rows whose largest logit is the full forward's
+  size_t cache_bytes = 0;
+  model::ModelConfig config;
+};
+
+CachedRun run_cached(const EngineCase& c, DType kv_dtype) {
   model::Transformer m = make_model(c.config);
   const int64_t V = m.config().vocab_size, T = c.T, P = T / 3;
   const auto ids = random_ids(T, V, 10);
   const auto want = full_logits(m, ids);
-  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = T});  // the default cache
-  ASSERT_TRUE(eng.ok()) << eng.status().to_string();
-  ASSERT_EQ(eng->cache().dtype(), DType::kF16);
-  EXPECT_EQ(eng->cache().bytes(), 2 * sizeof(f16_t) * static_cast<size_t>(m.config().n_layer * T * m.config().kv_dim()));
+  CachedRun r{.rows = T - P + 1, .config = m.config()};
+  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = T, .kv_dtype = kv_dtype});
+  EXPECT_TRUE(eng.ok()) << eng.status().to_string();
+  if (!eng.ok()) return r;
+  EXPECT_EQ(eng->cache().dtype(), kv_dtype);
+  r.cache_bytes = eng->cache().bytes();
   std::vector<float> got(static_cast<size_t>(T * V));
-  ASSERT_TRUE(eng->prefill(0, std::span(ids.data(), static_cast<size_t>(P)), 0, got.data() + (P - 1) * V).ok());
-  for (int64_t t = P; t < T; ++t) ASSERT_TRUE(eng->decode(0, ids[t], t, got.data() + t * V).ok());
-  const double err = max_rel_error(got.data() + (P - 1) * V, want.data() + (P - 1) * V, (T - P + 1) * V);
-  EXPECT_LT(err, kF16LogitsRelTol);
-  EXPECT_GT(err, kLogitsRelTol) << "an f16 cache that rounds nothing is not an f16 cache";
+  EXPECT_TRUE(eng->prefill(0, std::span(ids.data(), static_cast<size_t>(P)), 0, got.data() + (P - 1) * V).ok());
+  for (int64_t t = P; t < T; ++t) EXPECT_TRUE(eng->decode(0, ids[t], t, got.data() + t * V).ok());
+  r.rel_error = max_rel_error(got.data() + (P - 1) * V, want.data() + (P - 1) * V, r.rows * V);
+  for (int64_t t = P - 1; t < T; ++t) {
+    const float *g = got.data() + t * V, *w = want.data() + t * V;
+    r.same_argmax += std::max_element(g, g + V) - g == std::max_element(w, w + V) - w;
+  }
+  return r;
+}
+
+TEST_P(EngineTest, F16CacheStaysCloseToFullForward) {
+  EXPECT_EQ(EngineOptions{}.kv_dtype, DType::kF16);  // the default cache
+  const CachedRun r = run_cached(GetParam(), DType::kF16);
+  const model::ModelConfig& m = r.config;
+  EXPECT_EQ(r.cache_bytes, 2 * sizeof(f16_t) * static_cast<size_t>(m.n_layer * GetParam().T * m.kv_dim()));
+  EXPECT_LT(r.rel_error, kF16LogitsRelTol);
+  EXPECT_GT(r.rel_error, kLogitsRelTol) << "an f16 cache that rounds nothing is not an f16 cache";
 }
 
 // An int8 cache: a quarter of fp32 plus a scale per (position, kv head) row, and logits within int8
 // rounding of the full forward (further than f16's, but the same tokens win in these cases).
 TEST_P(EngineTest, Int8CacheStaysCloseToFullForward) {
-  const EngineCase& c = GetParam();
-  model::Transformer m = make_model(c.config);
-  const int64_t V = m.config().vocab_size, T = c.T, P = T / 3;
-  const auto ids = random_ids(T, V, 10);
-  const auto want = full_logits(m, ids);
-  auto eng = Engine::create(m, {.n_slots = 1, .max_seq = T, .max_batch_tokens = T, .kv_dtype = DType::kI8});
-  ASSERT_TRUE(eng.ok()) << eng.status().to_string();
-  const auto rows = static_cast<size_t>(m.config().n_layer * T * m.config().n_kv_head);
-  EXPECT_EQ(eng->cache().bytes(), 2 * (static_cast<size_t>(m.config().n_layer * T * m.config().kv_dim()) +
-                                       rows * sizeof(float)));
-  std::vector<float> got(static_cast<size_t>(T * V));
-  ASSERT_TRUE(eng->prefill(0, std::span(ids.data(), static_cast<size_t>(P)), 0, got.data() + (P - 1) * V).ok());
-  for (int64_t t = P; t < T; ++t) ASSERT_TRUE(eng->decode(0, ids[t], t, got.data() + t * V).ok());
-  const double err = max_rel_error(got.data() + (P - 1) * V, want.data() + (P - 1) * V, (T - P + 1) * V);
-  EXPECT_LT(err, kI8LogitsRelTol);
-  EXPECT_GT(err, kF16LogitsRelTol / 100) << "an int8 cache that rounds nothing is not an int8 cache";
-  int64_t same_argmax = 0;
-  for (int64_t t = P - 1; t < T; ++t) {
-    const float* g = got.data() + t * V;
-    const float* w = want.data() + t * V;
-    same_argmax += std::max_element(g, g + V) - g == std::max_element(w, w + V) - w;
-  }
-  EXPECT_EQ(same_argmax, T - P + 1);
+  const CachedRun r = run_cached(GetParam(), DType::kI8);
+  const model::ModelConfig& m = r.config;
+  const auto positions = static_cast<size_t>(m.n_layer * GetParam().T);
+  EXPECT_EQ(r.cache_bytes, 2 * positions * (static_cast<size_t>(m.kv_dim()) + m.n_kv_head * sizeof(float)));
+  EXPECT_LT(r.rel_error, kI8LogitsRelTol);
+  EXPECT_GT(r.rel_error, kF16LogitsRelTol / 100) << "an int8 cache that rounds nothing is not an int8 cache";
+  EXPECT_EQ(r.same_argmax, r.rows);
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, EngineTest, ::testing::ValuesIn(kCases),
