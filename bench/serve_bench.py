@@ -6,6 +6,7 @@ random weights (`anvil model init`) and a byte-level tokenizer. Prints a Markdow
 column is aggregate / single-stream from the same run (issue 6's goal: >= 4x at 8 streams; llama-server
 reaches 1.7-2.3x on this machine, ../shared/peers/RESULTS.md). Python standard library only.
   /usr/bin/python3 bench/serve_bench.py [--anvil build/anvil] [--tokens 128] [--models quickstart,llama15m]
+      [--streams 1,4,8,16] [--repeat N] [--kv-cache f16|f32|int8] [--stream-interval 1]
 (--models llama110m: the LLaMA 110M shape, dim 768, 12 layers, 12 heads, ffn 2048, context 1024; S and M:
 issue 2's GPT-2 configs, d_model 256 / 512, 4 / 8 layers, vocab 8192 / 32768, context 256 / 512.)
 With --url it drives an already running OpenAI-compatible server (e.g. llama-server) with the same client:
@@ -17,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,18 +60,19 @@ def make_model(anvil, work, name):
     return d
 
 
-def engine_alone(anvil, model_dir, threads, n_tokens):
+def engine_alone(anvil, model_dir, threads, n_tokens, kv_cache):
     """`anvil generate` on the same model, prompt and length: (decode tok/s, TTFT ms) without HTTP."""
     r = subprocess.run([anvil, "--threads", str(threads), "generate", "--model", model_dir, "--prompt", PROMPT,
-                        "--temperature", "0", "--max-tokens", str(n_tokens)], check=True, capture_output=True, text=True)
+                        "--temperature", "0", "--max-tokens", str(n_tokens), "--kv-cache", kv_cache], check=True,
+                       capture_output=True, text=True)
     m = re.search(r"TTFT ([\d.]+) ms; decode [\d.]+ ms/token = ([\d.]+) tokens/s", r.stderr)
     return float(m.group(2)), float(m.group(1))
 
 
-def start_server(anvil, model_dir, threads, max_running, stream_interval):
+def start_server(anvil, model_dir, threads, max_running, stream_interval, kv_cache):
     proc = subprocess.Popen([anvil, "--threads", str(threads), "serve", "--model", model_dir, "--port", "0",
                              "--max-running", str(max_running), "--max-queue", "64", "--model-name", "bench",
-                             "--stream-interval", str(stream_interval)],
+                             "--stream-interval", str(stream_interval), "--kv-cache", kv_cache],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     m = re.search(r"listening on http://([\d.]+):(\d+)", line)
@@ -154,20 +157,30 @@ def run_level(host, port, n_streams, n_tokens, rounds, model, extra):
 
 
 def bench_server(name, host, port, model, levels, args, rows, extra=None):
-    """Runs every concurrency level against one server and appends its rows."""
+    """Runs every concurrency level against one server and appends its rows. With --repeat N the levels run
+    N times in turn (1, 8, 1, 8, ...), so that each ratio to the single stream comes from neighbouring
+    moments of a noisy machine; a row then holds the medians, and the ratio cell each repetition's ratio."""
     stream_request(host, port, 8, model, extra)  # warm-up: first-touch of weights and caches
-    single = None
+    runs = {n: [] for n in levels}
+    for rep in range(args.repeat):
+        single = None
+        for n in levels:
+            agg, res, client_cpu = run_level(host, port, n, args.tokens, args.rounds if n > 1 else args.rounds + 1,
+                                             model, extra)
+            ttft_ms = 1000 * sum(r[0] for r in res) / len(res)
+            decode = sum(r[2] - 1 for r in res) / sum(r[1] for r in res)
+            source = ",".join(sorted({r[3] for r in res}))
+            single = single or agg
+            runs[n].append((agg, agg / single, ttft_ms, decode, client_cpu, source))
+            print(f"[serve_bench] {name}: {n:2d} streams: {agg:8.1f} tok/s aggregate ({agg / single:.2f}x), "
+                  f"TTFT {ttft_ms:7.1f} ms, per-stream decode {decode:7.1f} tok/s, client CPU {client_cpu:.2f} "
+                  f"cores, tokens counted from {source}", file=sys.stderr)
     for n in levels:
-        agg, res, client_cpu = run_level(host, port, n, args.tokens, args.rounds if n > 1 else args.rounds + 1,
-                                         model, extra)
-        ttft_ms = 1000 * sum(r[0] for r in res) / len(res)
-        decode = sum(r[2] - 1 for r in res) / sum(r[1] for r in res)
-        source = ",".join(sorted({r[3] for r in res}))
-        single = single or agg
-        rows.append((name, n, agg, agg / single, ttft_ms, decode, client_cpu, source))
-        print(f"[serve_bench] {name}: {n:2d} streams: {agg:8.1f} tok/s aggregate, "
-              f"TTFT {ttft_ms:7.1f} ms, per-stream decode {decode:7.1f} tok/s, client CPU {client_cpu:.2f} "
-              f"cores, tokens counted from {source}", file=sys.stderr)
+        r = runs[n]
+        ratios = [x[1] for x in r]
+        rows.append((name, n, statistics.median(x[0] for x in r), statistics.median(ratios), ratios,
+                     statistics.median(x[2] for x in r), statistics.median(x[3] for x in r),
+                     max(x[4] for x in r), ",".join(sorted({x[5] for x in r}))))
 
 
 def main():
@@ -177,8 +190,12 @@ def main():
     ap.add_argument("--streams", default="1,4,8,16")
     ap.add_argument("--tokens", type=int, default=128, help="tokens generated per request")
     ap.add_argument("--rounds", type=int, default=2, help="requests per stream at each level")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the levels this many times in turn and report medians (ratios from neighbouring runs)")
     ap.add_argument("--threads", type=int, default=2, help="anvil --threads for the server")
     ap.add_argument("--stream-interval", type=int, default=1, help="anvil serve --stream-interval (tokens per chunk)")
+    ap.add_argument("--kv-cache", default="f16", choices=["f16", "f32", "int8"],
+                    help="anvil serve / generate --kv-cache")
     ap.add_argument("--url", help="benchmark this running server (http://HOST:PORT) instead of `anvil serve`")
     ap.add_argument("--served-model", default="bench", help="with --url: the model name requests send")
     ap.add_argument("--label", help="with --url: the model column's text (default: the URL)")
@@ -200,8 +217,9 @@ def main():
     try:
         for name in args.models.split(","):
             model_dir = make_model(args.anvil, work, name)
-            engine[name] = engine_alone(args.anvil, model_dir, args.threads, args.tokens)
-            proc, host, port = start_server(args.anvil, model_dir, args.threads, max(levels), args.stream_interval)
+            engine[name] = engine_alone(args.anvil, model_dir, args.threads, args.tokens, args.kv_cache)
+            proc, host, port = start_server(args.anvil, model_dir, args.threads, max(levels), args.stream_interval,
+                                            args.kv_cache)
             try:
                 bench_server(name, host, port, "bench", levels, args, rows)
             finally:
@@ -213,13 +231,17 @@ def main():
 
 
 def print_table(args, rows, engine):
-    server = f"server at {args.url}" if args.url else f"{args.threads} threads, one chunk per scheduler step"
+    server = (f"server at {args.url}" if args.url
+              else f"{args.threads} threads, one chunk per scheduler step, {args.kv_cache} KV cache")
     print(f"\n{args.tokens} tokens per request, prompt {len(PROMPT)} bytes, greedy, HTTP SSE completions, {server}\n")
-    print("| model | streams | aggregate tok/s | x single-stream | mean TTFT ms | per-stream decode tok/s "
+    medians = " (medians of --repeat runs; each run's ratio in brackets)" if args.repeat > 1 else ""
+    print(f"| model | streams | aggregate tok/s | x single-stream{medians} | mean TTFT ms | per-stream decode tok/s "
           "| client CPU (cores) | tokens counted from |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, n, agg, ratio, ttft, dec, client_cpu, source in rows:
-        print(f"| {name} | {n} | {agg:.1f} | {ratio:.2f} | {ttft:.1f} | {dec:.1f} | {client_cpu:.2f} | {source} |")
+    for name, n, agg, ratio, ratios, ttft, dec, client_cpu, source in rows:
+        each = f" [{', '.join(f'{x:.2f}' for x in ratios)}]" if len(ratios) > 1 else ""
+        print(f"| {name} | {n} | {agg:.1f} | {ratio:.2f}{each} | {ttft:.1f} | {dec:.1f} | {client_cpu:.2f} "
+              f"| {source} |")
     if not engine:
         return
     print("\nThe engine alone (`anvil generate`, same prompt and length, same run): " +
