@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "anvil/core/safetensors.h"
 #include "anvil/model/config.h"
 #include "anvil/model/transformer.h"
 
@@ -118,7 +119,8 @@ TEST(ConfigTest, SaveLoadRoundTripAndLoadErrors) {
 }
 
 // load_mapped: the same parameters and forward as load(), with the F32 weights left in the checkpoint's
-// mapping (no parameter lives in the model's own flat buffer), and a plan with bf16 buffers refused.
+// mapping (no parameter lives in the model's own flat buffer), and a plan with bf16 buffers refused; a
+// BF16 tensor among them is converted into the model's buffer.
 TEST(ConfigTest, LoadMappedViewsTheCheckpoint) {
   auto c = parse_config(R"({"model_type":"llama","vocab_size":37,"hidden_size":16,"intermediate_size":24,
                             "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
@@ -153,6 +155,29 @@ TEST(ConfigTest, LoadMappedViewsTheCheckpoint) {
   ASSERT_TRUE(mapped->plan(1, 6, {.bf16_buffers = false}).ok());
   loaded->logits(ids, want.data(), Precision::kF32);
   mapped->logits(ids, got.data(), Precision::kF32);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+
+  // A checkpoint with one BF16 tensor: that one is converted into the model's buffer, the rest mapped,
+  // and the forward is load()'s.
+  const std::string mixed_name = "model.layers.1.mlp.up_proj.weight";
+  NamedTensors tensors;
+  for (const Param& p : m->params())
+    tensors.emplace_back(p.name, p.name == mixed_name ? p.value.to(DType::kBF16) : p.value);
+  ASSERT_TRUE(save_safetensors((dir / "model.safetensors").string(), tensors, {}).ok());
+  auto loaded_mixed = Transformer::load(dir.string());
+  auto mapped_mixed = Transformer::load_mapped(dir.string());
+  ASSERT_TRUE(loaded_mixed.ok() && mapped_mixed.ok()) << mapped_mixed.status().to_string();
+  const Param* converted = mapped_mixed->find_param(mixed_name);
+  ASSERT_NE(converted, nullptr);
+  const auto* mixed_flat = static_cast<const uint8_t*>(mapped_mixed->flat_params().raw_data());
+  const auto* conv_at = static_cast<const uint8_t*>(converted->value.raw_data());
+  EXPECT_TRUE(conv_at >= mixed_flat && conv_at < mixed_flat + mapped_mixed->flat_params().nbytes())
+      << "the BF16 tensor was not converted into the model's buffer";
+  EXPECT_EQ(converted->value.dtype(), DType::kF32);
+  ASSERT_TRUE(loaded_mixed->plan(1, 6).ok());
+  ASSERT_TRUE(mapped_mixed->plan(1, 6, {.bf16_buffers = false}).ok());
+  loaded_mixed->logits(ids, want.data(), Precision::kF32);
+  mapped_mixed->logits(ids, got.data(), Precision::kF32);
   EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
   std::filesystem::remove_all(dir);
 }
