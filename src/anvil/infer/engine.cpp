@@ -190,6 +190,8 @@ void Engine::attention(int64_t l) {
     T* kc = cache_.k<T>(l, r.slot) + r.pos0 * D;
     T* vc = cache_.v<T>(l, r.slot) + r.pos0 * D;
     const int64_t hs = cache_.head_stride();
+    float *k_scale = nullptr, *v_scale = nullptr;  // int8: the slot's row scales, [kv head][position]
+    if constexpr (std::is_same_v<T, int8_t>) k_scale = cache_.k_scale(l, r.slot), v_scale = cache_.v_scale(l, r.slot);
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t hk = 0; hk < c.n_kv_head; ++hk) {
         const float* k_new = rq + i * QKV + QD + hk * D;
@@ -198,23 +200,21 @@ void Engine::attention(int64_t l) {
           ops::f32_to_f16(kd, k_new, D);
           ops::f32_to_f16(vd, k_new + KVD, D);
         } else if constexpr (std::is_same_v<T, int8_t>) {
-          const int64_t at = hk * cache_.max_seq() + r.pos0 + i;  // the row's scale: [kv head][position]
-          ops::quantize_row_i8(kd, cache_.k_scale(l, r.slot) + at, k_new, D);
-          ops::quantize_row_i8(vd, cache_.v_scale(l, r.slot) + at, k_new + KVD, D);
+          const int64_t at = hk * cache_.max_seq() + r.pos0 + i;
+          ops::quantize_row_i8(kd, k_scale + at, k_new, D);
+          ops::quantize_row_i8(vd, v_scale + at, k_new + KVD, D);
         } else {
           std::memcpy(kd, k_new, static_cast<size_t>(D) * sizeof(float));
           std::memcpy(vd, k_new + KVD, static_cast<size_t>(D) * sizeof(float));
         }
       }
     }
-    DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
-                             .q_row_stride = QKV, .kv_row_stride = D, .kv_head_stride = hs,
-                             .window = c.window_of(l),
-                             .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data()};
-    if constexpr (std::is_same_v<T, int8_t>) {
-      dims.k_scale = cache_.k_scale(l, r.slot), dims.v_scale = cache_.v_scale(l, r.slot);
-      dims.scale_row_stride = 1, dims.scale_head_stride = cache_.max_seq();
-    }
+    const DecodeAttentionDims dims{.T_new = n, .pos0 = r.pos0, .H = c.n_head, .Hkv = c.n_kv_head, .D = D,
+                                   .q_row_stride = QKV, .kv_row_stride = D, .kv_head_stride = hs,
+                                   .window = c.window_of(l),
+                                   .alibi_slopes = alibi_slopes_.empty() ? nullptr : alibi_slopes_.data(),
+                                   .k_scale = k_scale, .v_scale = v_scale, .scale_row_stride = 1,
+                                   .scale_head_stride = cache_.max_seq()};
     ops::attention_decode(att + r.begin * QD, rq, cache_.k<T>(l, r.slot), cache_.v<T>(l, r.slot), dims);
   };
   // Prefill chunks spread their (query, head) tasks over the threads inside attention_decode; decode

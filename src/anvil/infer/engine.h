@@ -5,7 +5,7 @@
 // copied — and keeps nothing of the model, which its owner may then free. It mirrors Transformer's
 // training forward op for op, so with an fp32 KV cache its logits equal Transformer::logits() up to fp32
 // summation order (the default f16 cache adds the rounding of K and V to binary16, ~1e-3 relative in
-// attention). One forward() takes a batch of TokenInputs from any number of slots: the dense layers run as
+// attention; an int8 cache more, KvCache). One forward() takes a batch of TokenInputs from any number of slots: the dense layers run as
 // one pass over all of them, attention runs per run of one slot over that slot's own cache (what
 // continuous batching builds on), and a token's logits do not depend on what else is in its forward:
 // decoded alone, batched with other sequences or inside a prefill chunk, the same bits. Buffers are planned
