@@ -129,6 +129,22 @@ TEST_P(EngineTest, PrefillAndDecodeMatchFullForward) {
   ASSERT_EQ(*n, 2);
   EXPECT_LT(max_rel_error(two.data(), want_b.data() + 2 * V, V), kLogitsRelTol) << "batched prefill, slot 1";
   EXPECT_LT(max_rel_error(two.data() + V, want.data() + 4 * V, V), kLogitsRelTol) << "batched prefill, slot 0";
+  // The same batch again (rewinding both slots) with marked rows: their logits, in batch order; none marked:
+  // no rows, but the caches are filled all the same.
+  for (TokenInput& in : batch) in.want_logits = false;
+  n = eng->forward(batch, LogitsFor::kMarked, two.data());
+  ASSERT_TRUE(n.ok()) << n.status().to_string();
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(eng->cache().length(0), 5);
+  EXPECT_EQ(eng->cache().length(1), 3);
+  batch[1].want_logits = batch[5].want_logits = batch[7].want_logits = true;  // slot 1 pos 1, slot 0 pos 2 and 4
+  std::vector<float> marked(static_cast<size_t>(3 * V));
+  n = eng->forward(batch, LogitsFor::kMarked, marked.data());
+  ASSERT_TRUE(n.ok()) << n.status().to_string();
+  ASSERT_EQ(*n, 3);
+  EXPECT_LT(max_rel_error(marked.data(), want_b.data() + 1 * V, V), kLogitsRelTol) << "marked row 0";
+  EXPECT_LT(max_rel_error(marked.data() + V, want.data() + 2 * V, V), kLogitsRelTol) << "marked row 1";
+  EXPECT_LT(max_rel_error(marked.data() + 2 * V, want.data() + 4 * V, V), kLogitsRelTol) << "marked row 2";
   for (int64_t t = 5; t < T; ++t) {
     batch.clear();
     batch.push_back({.slot = 0, .token = ids[t], .pos = t});

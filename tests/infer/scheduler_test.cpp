@@ -7,13 +7,17 @@
 // with requests in flight.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "anvil/infer/engine.h"
 #include "anvil/infer/generator.h"
 #include "anvil/infer/scheduler.h"
 #include "tiny_models.h"
@@ -35,6 +39,8 @@ struct Seen {
   std::string text;
   int n_final = 0;
   StreamEvent last;
+  std::vector<SampledToken> prompt_logprobs;
+  int n_prompt_logprob_events = 0;  // events that carried prompt scores
 };
 
 // Collects events of many requests; wait() blocks until n requests have had their final event.
@@ -47,6 +53,10 @@ class Collector {
       if (e.token >= 0) s.tokens.push_back(e.token), s.logprobs.push_back(e.logprob);
       s.text += e.text;
       s.last = e;
+      if (!e.prompt_logprobs.empty()) {
+        ++s.n_prompt_logprob_events;
+        s.prompt_logprobs.insert(s.prompt_logprobs.end(), e.prompt_logprobs.begin(), e.prompt_logprobs.end());
+      }
       if (e.final) ++s.n_final, ++n_final_, cv_.notify_all();
       return true;
     };
@@ -394,11 +404,71 @@ TEST(Scheduler, InvalidRequestsAreRejectedWithMessages) {
   expect_invalid({1}, {.max_tokens = 0}, "max_tokens 0");
   expect_invalid({1}, {.top_p = 0.0f}, "top_p in (0, 1] (got 0)");
   expect_invalid({1}, {.temperature = -1.0f}, "temperature >= 0 (got -1)");
+  auto scored = sched->submit({.prompt_ids = {1, 2}, .sampling = {}, .prompt_logprobs = true}, c.sink(0));
+  ASSERT_FALSE(scored.ok());
+  EXPECT_NE(scored.status().message().find("prompt_logprobs needs sampling.logprobs"), std::string::npos);
   EXPECT_FALSE(sched->submit({.prompt_ids = {1}, .sampling = {}}, StreamSink{}).ok());
   EXPECT_FALSE(Scheduler::create(tiny_model(), byte_tokenizer(), {.max_running = 0}).ok());
   EXPECT_FALSE(Scheduler::create(tiny_model(), byte_tokenizer(), {.max_running = 8, .max_batch_tokens = 4}).ok());
   EXPECT_FALSE(Scheduler::create(tiny_model(), byte_tokenizer(), {.max_seq = 65}).ok());
   EXPECT_EQ(sched->stats().n_failed, 0u);
+}
+
+// A request that scores its prompt (echo with logprobs) gets, with its first event, each prompt token's
+// log-probability given the ones before it: the log-softmax (over the tokenizer's ids) of the logits a
+// whole-prompt forward gives, computed here in double, and the top-3 alternatives by logit. Its prompt is
+// prefilled in several chunks next to another sequence's decode steps; its completion equals that of the
+// same request without scoring.
+TEST(Scheduler, PromptLogprobsScoreEveryPromptTokenAcrossChunks) {
+  for (bool llama : {false, true}) {
+    SCOPED_TRACE(llama ? "llama" : "gpt2");
+    const std::vector<int32_t> prompt = ids_of("Sphinx of black quartz, judge my vow.");
+    const auto P = static_cast<int64_t>(prompt.size());
+    ASSERT_GT(P, 3 * kPrefillChunk);
+    const int64_t n_tok = byte_tokenizer().vocab_size(), top_n = 3;
+
+    Collector c;
+    auto sched = make_scheduler(llama, {.max_running = 3});
+    SamplingOptions greedy{.temperature = 0.0f, .max_tokens = 20, .logprobs = true, .top_logprobs = top_n};
+    ASSERT_TRUE(sched->submit({.prompt_ids = ids_of("Once upon"), .sampling = greedy}, c.sink(0)).ok());
+    greedy.max_tokens = 4;
+    ASSERT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = greedy, .prompt_logprobs = true}, c.sink(1)).ok());
+    ASSERT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = greedy}, c.sink(2)).ok());
+    c.wait(3);
+    const Seen scored = c.get(1), plain = c.get(2);
+    EXPECT_EQ(c.get(0).n_prompt_logprob_events, 0);
+    EXPECT_EQ(plain.n_prompt_logprob_events, 0);
+    EXPECT_EQ(scored.n_prompt_logprob_events, 1);
+    EXPECT_EQ(scored.tokens, plain.tokens);
+    EXPECT_EQ(scored.logprobs, plain.logprobs);
+    ASSERT_EQ(static_cast<int64_t>(scored.prompt_logprobs.size()), P - 1);
+
+    // Reference: every row of one forward over the whole prompt (same cache type as the scheduler's).
+    auto eng = Engine::create(tiny_model(llama), {.n_slots = 1, .max_batch_tokens = P});
+    ASSERT_TRUE(eng.ok()) << eng.status().to_string();
+    std::vector<TokenInput> batch;
+    for (int64_t t = 0; t < P; ++t) batch.push_back({.slot = 0, .token = prompt[t], .pos = t});
+    std::vector<float> logits(static_cast<size_t>(P * eng->vocab_size()));
+    ASSERT_TRUE(eng->forward(batch, LogitsFor::kAll, logits.data()).ok());
+    for (int64_t p = 1; p < P; ++p) {
+      const float* row = logits.data() + (p - 1) * eng->vocab_size();
+      double mx = -INFINITY, sum = 0.0;
+      for (int64_t v = 0; v < n_tok; ++v) mx = std::max(mx, static_cast<double>(row[v]));
+      for (int64_t v = 0; v < n_tok; ++v) sum += std::exp(row[v] - mx);
+      auto logprob = [&](int64_t v) { return row[v] - mx - std::log(sum); };
+      std::vector<int32_t> order(static_cast<size_t>(n_tok));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+      const SampledToken& got = scored.prompt_logprobs[static_cast<size_t>(p - 1)];
+      EXPECT_EQ(got.id, prompt[p]) << "position " << p;
+      EXPECT_NEAR(got.logprob, logprob(prompt[p]), 1e-5) << "position " << p;
+      ASSERT_EQ(static_cast<int64_t>(got.top.size()), top_n) << "position " << p;
+      for (int64_t k = 0; k < top_n; ++k) {
+        EXPECT_EQ(got.top[k].id, order[k]) << "position " << p << " alternative " << k;
+        EXPECT_NEAR(got.top[k].logprob, logprob(order[k]), 1e-5) << "position " << p << " alternative " << k;
+      }
+    }
+  }
 }
 
 TEST(Scheduler, DestructionWithRequestsInFlightSendsOneFinalEach) {

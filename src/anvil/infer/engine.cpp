@@ -291,15 +291,24 @@ Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor whi
   for (int64_t l = 0; l < c.n_layer; ++l) layer_forward(l, N);
   for (const Run& r : runs_) cache_.set_length(r.slot, r.pos0 + (r.end - r.begin));
 
-  // Final norm and LM head on the wanted rows: all of them, or each run's last (gathered first).
+  // Final norm and LM head on the wanted rows: all of them, or each run's last / the marked ones (gathered
+  // first, in batch order).
   int64_t n_rows = N;
   const float* rows = x_.data();
-  if (which == LogitsFor::kLastOfRun) {
-    n_rows = static_cast<int64_t>(runs_.size());
-    for (int64_t i = 0; i < n_rows; ++i)
-      std::memmove(ln_.data() + i * C, x_.data() + (runs_[static_cast<size_t>(i)].end - 1) * C,
-                   static_cast<size_t>(C) * sizeof(float));
+  if (which != LogitsFor::kAll) {
+    auto gather = [&](int64_t i) {
+      std::memcpy(ln_.data() + n_rows * C, x_.data() + i * C, static_cast<size_t>(C) * sizeof(float));
+      ++n_rows;
+    };
+    n_rows = 0;
+    if (which == LogitsFor::kLastOfRun) {
+      for (const Run& r : runs_) gather(r.end - 1);
+    } else {
+      for (int64_t i = 0; i < N; ++i)
+        if (batch[static_cast<size_t>(i)].want_logits) gather(i);
+    }
     rows = ln_.data();
+    if (n_rows == 0) return n_rows;  // kMarked with nothing marked
   }
   model::norm_forward(timer_, norm_f_, lnf_.data(), mean_.data(), rstd_.data(), rows, n_rows);
   // logits (n_rows, V) = lnf @ W^T, W (V, C)

@@ -37,9 +37,12 @@ struct TokenInput {
   int64_t slot = 0;
   int32_t token = 0;
   int64_t pos = 0;
+  bool want_logits = false;  // LogitsFor::kMarked: this token's logits are wanted
 };
 
-enum class LogitsFor : uint8_t { kAll, kLastOfRun };  // every token | the last token of each run
+// Which rows forward() computes logits for: every token | the last token of each run | the tokens whose
+// want_logits is set (a scheduler's last rows plus every prompt row of a request that scores its prompt).
+enum class LogitsFor : uint8_t { kAll, kLastOfRun, kMarked };
 
 class Engine {
  public:
@@ -51,7 +54,7 @@ class Engine {
   // list of runs: consecutive entries of one slot at consecutive positions. A run starting at position
   // p needs the slot's positions 0..p-1 in the cache (p <= length(slot); p < length overwrites, i.e.
   // rewinds); after it, length(slot) = its last position + 1. A slot appears in at most one run.
-  // kLastOfRun gives one row per run, in run order.
+  // kLastOfRun gives one row per run, in run order; kMarked one per marked token, in batch order.
   Result<int64_t> forward(std::span<const TokenInput> batch, LogitsFor which, float* logits);
 
   // Runs ids at positions pos0.. of `slot` in chunks of max_batch_tokens; writes the last token's logits (V).

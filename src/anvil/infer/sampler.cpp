@@ -161,6 +161,15 @@ void Sampler::distribution(float* logits, float* probs) {
   truncated_softmax(logits, probs);
 }
 
+SampledToken Sampler::score(float* logits, int32_t id) {
+  SampledToken out;
+  out.id = id;
+  raw_log_softmax(logits);
+  if (opt_.top_logprobs > 0) top_raw(logits, out.top);
+  out.logprob = raw_logprob(logits[id]);
+  return out;
+}
+
 SampledToken Sampler::sample(float* logits) {
   SampledToken out;
   const bool want_logprob = opt_.logprobs || opt_.top_logprobs > 0;

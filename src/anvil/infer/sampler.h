@@ -64,6 +64,10 @@ class Sampler {
   void reset(std::span<const int32_t> prompt);
   // Chooses the next token from logits (V); `logits` is used as scratch (its values are changed).
   SampledToken sample(float* logits);
+  // The log-probability of a given token `id` under the raw distribution of `logits`, with the
+  // top_logprobs most likely tokens (the values sample() would report had it chosen `id`); logits is
+  // scratch, the sampler's state does not change. For scoring a prompt.
+  SampledToken score(float* logits, int32_t id);
   // Records a generated token (for the penalties). sample() does not call it: the caller decides.
   void accept(int32_t id);
 

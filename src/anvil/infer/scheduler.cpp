@@ -1,9 +1,10 @@
 // Scheduler (see scheduler.h). Threads: callers touch only the queue, the cancel set and the stats, under
 // mu_; everything else (slots, SequenceStates, the engine, sinks) belongs to the scheduler thread. One step:
 // take cancels -> admit from the queue into free slots -> batch = decode tokens of running sequences,
-// then prefill chunks in admission order within max_batch_tokens -> Engine::forward (last row of each run)
-// -> SequenceState::step for every sequence whose row predicts a new token (OpenMP over rows: each touches
-// only its own sequence) -> events, serially in row order -> free finished slots.
+// then prefill chunks in admission order within max_batch_tokens -> Engine::forward (logits of each run's
+// last row, and of every prompt row a request scores) -> prompt scores, then SequenceState::step for every
+// sequence whose row predicts a new token (OpenMP over runs: each touches only its own sequence) -> events,
+// serially in run order -> free finished slots.
 #include "anvil/infer/scheduler.h"
 
 #include <omp.h>
@@ -53,6 +54,7 @@ struct Scheduler::Impl {
     int64_t pos = 0;
     double queue_ms = 0.0, ttft_ms = 0.0;
     int64_t n_tokens = 0;
+    std::vector<SampledToken> prompt_scores;  // prompt_logprobs: prompt tokens scored so far (1..)
     bool prefilling() const { return n_prefilled < static_cast<int64_t>(r.req.prompt_ids.size()); }
   };
 
@@ -77,11 +79,14 @@ struct Scheduler::Impl {
   std::vector<std::optional<Running>> slots;
   std::vector<int64_t> order;  // running slots in admission order
   std::vector<TokenInput> batch;
-  std::vector<int64_t> row_slot;  // forward row -> slot
+  struct RunRows {
+    int64_t slot, first, n;  // its logits rows [first, first + n): the last row, or every row when scoring
+  };
+  std::vector<RunRows> runs;  // per run of the forward, in batch order
   std::vector<float> logits;
-  std::vector<SeqStep> row_step;   // per forward row: what sampling gave (when row_sampled)
-  std::vector<Status> row_status;
-  std::vector<char> row_sampled;
+  std::vector<SeqStep> run_step;   // per run: what sampling gave (when run_sampled)
+  std::vector<Status> run_status;
+  std::vector<char> run_sampled;
   std::thread thread;
 
   void loop();
@@ -99,6 +104,7 @@ bool Scheduler::Impl::send(Running& run, StreamEvent e) {
   e.n_tokens = run.n_tokens;
   e.queue_ms = run.queue_ms;
   e.ttft_ms = run.ttft_ms;
+  if (!run.prompt_scores.empty() && !run.prefilling()) e.prompt_logprobs = std::move(run.prompt_scores);
   return run.r.sink(e);
 }
 
@@ -141,13 +147,15 @@ void Scheduler::Impl::fail_waiting(Request& r, const Status& error) {
 Status Scheduler::Impl::step() {
   const int64_t V = engine->vocab_size();
   // Decode tokens first (one per running sequence past its prompt), then prefill chunks in admission order.
+  // Logits: each run's last row, and every prefill row of a request that scores its prompt.
   batch.clear();
-  row_slot.clear();
+  runs.clear();
+  int64_t n_rows = 0;
   for (int64_t s : order) {
     const Running& run = *slots[static_cast<size_t>(s)];
     if (run.prefilling()) continue;
-    batch.push_back(TokenInput{.slot = s, .token = run.next_token, .pos = run.pos});
-    row_slot.push_back(s);
+    batch.push_back(TokenInput{.slot = s, .token = run.next_token, .pos = run.pos, .want_logits = true});
+    runs.push_back(RunRows{.slot = s, .first = n_rows++, .n = 1});
   }
   for (int64_t s : order) {
     const Running& run = *slots[static_cast<size_t>(s)];
@@ -155,15 +163,17 @@ Status Scheduler::Impl::step() {
     if (!run.prefilling() || budget <= 0) continue;
     const auto& p = run.r.req.prompt_ids;
     const int64_t n = std::min({opt.prefill_chunk, budget, static_cast<int64_t>(p.size()) - run.n_prefilled});
+    const bool score = run.r.req.prompt_logprobs;
     for (int64_t i = 0; i < n; ++i)
       batch.push_back(TokenInput{.slot = s, .token = p[static_cast<size_t>(run.n_prefilled + i)],
-                                 .pos = run.n_prefilled + i});
-    row_slot.push_back(s);
+                                 .pos = run.n_prefilled + i, .want_logits = score || i == n - 1});
+    runs.push_back(RunRows{.slot = s, .first = n_rows, .n = score ? n : 1});
+    n_rows += score ? n : 1;
   }
   if (batch.empty()) return ok_status();
-  ANVIL_ASSIGN_OR_RETURN(int64_t n_rows, engine->forward(batch, LogitsFor::kLastOfRun, logits.data()));
-  ANVIL_CHECK(n_rows == static_cast<int64_t>(row_slot.size()), "scheduler: {} logits rows for {} runs", n_rows,
-              row_slot.size());
+  if (static_cast<int64_t>(logits.size()) < n_rows * V) logits.resize(static_cast<size_t>(n_rows * V));
+  ANVIL_ASSIGN_OR_RETURN(int64_t got_rows, engine->forward(batch, LogitsFor::kMarked, logits.data()));
+  ANVIL_CHECK(got_rows == n_rows, "scheduler: {} logits rows, expected {}", got_rows, n_rows);
   {
     std::lock_guard<std::mutex> lock(mu);
     stats.last_batch_tokens = static_cast<int64_t>(batch.size());
@@ -171,43 +181,52 @@ Status Scheduler::Impl::step() {
     stats.kv_used_tokens = 0;
     for (int64_t s : order) stats.kv_used_tokens += engine->cache().length(s);
   }
-  // Sampling (softmax for logprobs, stop strings, detokenisation) is per sequence and touches only that
-  // sequence's state and logits row, so the rows are sampled in parallel; events and finishing stay serial,
-  // in row order.
+  // Sampling (softmax for logprobs, stop strings, detokenisation) and prompt scoring are per sequence and
+  // touch only that sequence's state and logits rows, so the runs are sampled in parallel; events and
+  // finishing stay serial, in run order.
   const auto now = Clock::now();
-  row_step.resize(static_cast<size_t>(n_rows));
-  row_status.assign(static_cast<size_t>(n_rows), ok_status());
-  row_sampled.assign(static_cast<size_t>(n_rows), 0);
-  auto sample_row = [&](int64_t row) {
-    Running& run = *slots[static_cast<size_t>(row_slot[static_cast<size_t>(row)])];
+  const auto n_runs = static_cast<int64_t>(runs.size());
+  run_step.resize(static_cast<size_t>(n_runs));
+  run_status.assign(static_cast<size_t>(n_runs), ok_status());
+  run_sampled.assign(static_cast<size_t>(n_runs), 0);
+  auto sample_run = [&](int64_t k) {
+    const RunRows& rr = runs[static_cast<size_t>(k)];
+    Running& run = *slots[static_cast<size_t>(rr.slot)];
     if (run.prefilling()) {
+      if (run.r.req.prompt_logprobs) {  // row i (position n_prefilled + i) predicts the prompt token after it
+        const auto& p = run.r.req.prompt_ids;
+        for (int64_t i = 0; i < rr.n; ++i) {
+          const auto next = static_cast<size_t>(run.n_prefilled + i + 1);
+          if (next < p.size()) run.prompt_scores.push_back(run.seq->score(logits.data() + (rr.first + i) * V, p[next]));
+        }
+      }
       run.n_prefilled = engine->cache().length(run.slot);
-      if (run.prefilling()) return;  // more chunks to go; this row predicts nothing yet
+      if (run.prefilling()) return;  // more chunks to go; no row predicts a new token yet
       run.pos = run.n_prefilled;
     } else {
       ++run.pos;  // next_token went in at pos
     }
-    Result<SeqStep> s = run.seq->step(logits.data() + row * V, run.pos, max_seq);
+    Result<SeqStep> s = run.seq->step(logits.data() + (rr.first + rr.n - 1) * V, run.pos, max_seq);
     if (!s.ok()) {
-      row_status[static_cast<size_t>(row)] = s.status();
+      run_status[static_cast<size_t>(k)] = s.status();
       return;
     }
-    row_step[static_cast<size_t>(row)] = std::move(*s);
-    row_sampled[static_cast<size_t>(row)] = 1;
+    run_step[static_cast<size_t>(k)] = std::move(*s);
+    run_sampled[static_cast<size_t>(k)] = 1;
   };
-  // One row: no parallel region at all (a region of one thread between the forward's regions of n_threads
+  // One run: no parallel region at all (a region of one thread between the forward's regions of n_threads
   // made single-stream decoding measurably slower with libgomp).
-  if (n_rows == 1 || n_threads == 1) {
-    for (int64_t row = 0; row < n_rows; ++row) sample_row(row);
+  if (n_runs == 1 || n_threads == 1) {
+    for (int64_t k = 0; k < n_runs; ++k) sample_run(k);
   } else {
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t row = 0; row < n_rows; ++row) sample_row(row);
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (int64_t k = 0; k < n_runs; ++k) sample_run(k);
   }
-  for (const Status& st : row_status) ANVIL_RETURN_IF_ERROR(st);
-  for (int64_t row = 0; row < n_rows; ++row) {
-    if (!row_sampled[static_cast<size_t>(row)]) continue;
-    Running& run = *slots[static_cast<size_t>(row_slot[static_cast<size_t>(row)])];
-    SeqStep& s = row_step[static_cast<size_t>(row)];
+  for (const Status& st : run_status) ANVIL_RETURN_IF_ERROR(st);
+  for (int64_t k = 0; k < n_runs; ++k) {
+    if (!run_sampled[static_cast<size_t>(k)]) continue;
+    Running& run = *slots[static_cast<size_t>(runs[static_cast<size_t>(k)].slot)];
+    SeqStep& s = run_step[static_cast<size_t>(k)];
     if (run.pos == run.n_prefilled) run.ttft_ms = ms_between(run.r.t_submit, now);
     bool alive = true;
     if (s.emitted) {
@@ -329,6 +348,8 @@ Result<uint64_t> Scheduler::submit(ScheduledRequest request, StreamSink sink) {
   const auto n_prompt = static_cast<int64_t>(request.prompt_ids.size());
   ANVIL_RETURN_IF_ERROR(validate_request(request.prompt_ids, request.sampling,
                                          static_cast<int64_t>(m.tok->vocab_size()), "infer.scheduler"));
+  if (request.prompt_logprobs && !request.sampling.logprobs)
+    return invalid_argument("[infer.scheduler] prompt_logprobs needs sampling.logprobs");
   if (n_prompt >= m.max_seq)
     return invalid_argument("[infer.scheduler] prompt of {} tokens leaves no room in a context of {} (max_seq)",
                             n_prompt, m.max_seq);

@@ -36,6 +36,10 @@ struct SchedulerOptions {
 struct ScheduledRequest {
   std::vector<int32_t> prompt_ids;  // already encoded (the caller applies any chat template); non-empty
   SamplingOptions sampling;         // as for Generator (stop strings, stop ids, max_tokens, logprobs, seed)
+  // Also score the prompt (OpenAI's echo with logprobs): each prompt token after the first gets its
+  // log-probability given the tokens before it, with sampling.top_logprobs alternatives (as a generated
+  // token's). Needs sampling.logprobs. Every prefill row then computes logits, not only a chunk's last.
+  bool prompt_logprobs = false;
 };
 
 // What a request's sink receives, on the scheduler thread (keep the sink cheap; never block in it).
@@ -46,6 +50,9 @@ struct StreamEvent {
   float logprob = 0.0f;        // when sampling.logprobs
   std::vector<TopLogprob> top_logprobs;  // when sampling.top_logprobs > 0: most likely first (Sampler)
   std::string text;            // text released by this token (may be empty: held back for UTF-8 / stop)
+  // prompt_logprobs requests, on the first event after the prompt is in: prompt tokens 1.. in order, each
+  // scored given the tokens before it (id = the prompt token).
+  std::vector<SampledToken> prompt_logprobs;
   bool final = false;
   FinishReason finish = FinishReason::kLength;
   Status error;                // on a final event: why the request failed (e.g. prompt too long)

@@ -52,6 +52,8 @@ class SequenceState {
   // stop id or stop string (kStop), or when max_tokens tokens were generated or pos reached max_seq
   // (kLength); otherwise the caller decodes `id` at `pos` next.
   Result<SeqStep> step(float* logits, int64_t pos, int64_t max_seq);
+  // Scores prompt token `id` from the logits row that predicts it (Sampler::score); changes nothing else.
+  SampledToken score(float* logits, int32_t id) { return sampler_.score(logits, id); }
   // After the last step: the held-back text still to release (empty when a stop string ended it). May turn
   // finish() into kStop when the flushed tail completes a stop string.
   std::string finish_tail();
