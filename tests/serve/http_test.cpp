@@ -7,7 +7,8 @@
 // finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
 // route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
 // top_logprobs are the log-softmax of the Engine's own logits at each position (completions and chat,
-// whole and streamed), and a non-streamed request whose client leaves is cancelled and frees its slot.
+// whole and streamed), echo scores a token-id prompt the same way, and a non-streamed request whose client
+// leaves is cancelled and frees its slot.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -429,6 +430,81 @@ TEST_F(Http, CompletionTopLogprobsAreTheEnginesLogSoftmax) {
     for (const auto& [name, value] : want["top_logprobs"][k].items())
       EXPECT_NEAR(tops[k].value(name, 1.0), value.get<double>(), kLogprobTol) << k << " " << name;
   }
+}
+
+// echo (what lm-evaluation-harness sends to score a prompt): the prompt, given as token ids, comes back
+// before the completion; with logprobs, its first token has null logprobs and every later one its
+// log-softmax given the tokens before it (the Engine's, as for generated tokens), with text_offset
+// counting from the prompt's start. Streamed, the chunks add up to the same; without logprobs only the text
+// is echoed; an id outside the tokenizer is a 400.
+TEST_F(Http, EchoScoresATokenIdPrompt) {
+  constexpr size_t kN = 2;
+  const std::string prompt = "Once upon a time";
+  json ids = json::array();
+  for (unsigned char c : prompt) ids.push_back(c);
+  const json plain = post("/v1/completions", {{"model", "tiny"}, {"prompt", prompt}, {"max_tokens", 3},
+                                              {"temperature", 0}});
+  const std::string completion = plain["choices"][0]["text"];
+  json req = {{"model", "tiny"}, {"prompt", json::array({ids})}, {"max_tokens", 3}, {"temperature", 0},
+              {"logprobs", kN}, {"echo", true}};
+  auto r = client_->Post("/v1/completions", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const ojson whole = ojson::parse(r->body)["choices"][0];
+  EXPECT_EQ(whole["text"], prompt + completion);
+  const ojson& lp = whole["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), prompt.size() + 3);
+  EXPECT_EQ(lp["tokens"][0], "O");
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  for (size_t k = 0; k < lp["text_offset"].size(); ++k) EXPECT_EQ(lp["text_offset"][k], k);  // one byte per token
+  // Positions 1.. against the Engine, as for generated tokens: prompt[0] is the context, the rest chosen.
+  ojson scored = ojson::object();
+  for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+    scored[key] = ojson::array();
+    for (size_t k = 1; k < lp[key].size(); ++k) scored[key].push_back(lp[key][k]);
+  }
+  size_t n_extra = 0;
+  expect_completion_top_logprobs(scored, prompt.substr(0, 1), kN, n_extra);
+  EXPECT_GT(n_extra, 0u) << "every prompt token was among the top " << kN << ": the +1 entry is untested";
+
+  // Streamed: the same text, tokens, logprobs and offsets.
+  req["stream"] = true;
+  auto sr = client_->Post("/v1/completions", req.dump(), "application/json");
+  ASSERT_TRUE(sr);
+  bool done = false;
+  std::string text;
+  json streamed = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"text_offset", json::array()}};
+  for (const json& e : sse_events(sr->body, done)) {
+    text += e["choices"][0].value("text", "");
+    const json& l = e["choices"][0]["logprobs"];
+    if (l.is_null()) continue;
+    for (const auto& [key, arr] : streamed.items())
+      for (const json& v : l[key]) arr.push_back(v);
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(text, prompt + completion);
+  const json want = json::parse(lp.dump());
+  EXPECT_EQ(streamed["tokens"], want["tokens"]);
+  EXPECT_EQ(streamed["text_offset"], want["text_offset"]);
+  ASSERT_EQ(streamed["token_logprobs"].size(), want["token_logprobs"].size());
+  EXPECT_TRUE(streamed["token_logprobs"][0].is_null());
+  for (size_t k = 1; k < want["token_logprobs"].size(); ++k)
+    EXPECT_NEAR(streamed["token_logprobs"][k].get<double>(), want["token_logprobs"][k].get<double>(), kLogprobTol) << k;
+
+  // Echo without logprobs: the text only. A flat id array works as well.
+  const json echoed = post("/v1/completions", {{"model", "tiny"}, {"prompt", ids}, {"max_tokens", 3},
+                                               {"temperature", 0}, {"echo", true}});
+  EXPECT_EQ(echoed["choices"][0]["text"], prompt + completion);
+  EXPECT_TRUE(echoed["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(echoed["usage"]["prompt_tokens"], prompt.size());
+
+  const json bad = post("/v1/completions", {{"model", "tiny"}, {"prompt", {1, 256}}, {"max_tokens", 1}}, 400);
+  EXPECT_EQ(bad["error"]["param"], "prompt");
+  EXPECT_NE(bad["error"]["message"].get<std::string>().find("prompt token 256 (index 1) is not in the tokenizer's "
+                                                            "vocabulary of 256"),
+            std::string::npos)
+      << bad.dump();
 }
 
 TEST_F(Http, ChatTopLogprobsAndZero) {

@@ -1,10 +1,10 @@
 // `anvil serve` against the official openai npm client and raw HTTP (node:http, for what a client refuses
 // to send): completions, chat, streaming chat and completions with usage, models, logprobs and
-// top_logprobs (bounds too), 405 with Allow for a known route asked with another method; greedy text
-// through HTTP equals `anvil generate --temperature 0`; OpenAI-shaped 4xx errors naming the field for
-// malformed JSON, wrong types, out-of-range values, n=2, an oversized body, a prompt over the limit, an
-// unknown model, a missing or wrong API key; /health; /metrics accepted by `promtool check metrics`; a
-// client that disconnects mid-stream cancels its request.
+// top_logprobs (bounds too), echo of a token-id prompt with its scores, 405 with Allow for a known route
+// asked with another method; greedy text through HTTP equals `anvil generate --temperature 0`;
+// OpenAI-shaped 4xx errors naming the field for malformed JSON, wrong types, out-of-range values, n=2, an
+// oversized body, a prompt over the limit, an unknown model, a missing or wrong API key; /health; /metrics
+// accepted by `promtool check metrics`; a client that disconnects mid-stream cancels its request.
 //   node openai_client_test.mjs ANVIL_BINARY WORK_DIR
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -109,6 +109,30 @@ test('logprobs: one per generated token, each <= 0', async () => {
   for (const t of lps) assert.ok(t.logprob <= 0 && Array.isArray(t.bytes));
   const c = await client.completions.create({ model: 'tiny', prompt, max_tokens: 8, temperature: 0, logprobs: 0 });
   assert.equal(c.choices[0].logprobs.token_logprobs.length, 8);
+});
+
+test('echo with token ids scores the prompt (lm-evaluation-harness loglikelihood request)', async () => {
+  const ids = execFileSync(anvil, ['tokenizer', 'encode', '--tokenizer', `${modelDir}/tokenizer.json`,
+                                   '--text', prompt]).toString().trim().split(/\s+/).map(Number);
+  const c = await client.completions.create({ model: 'tiny', prompt: [ids], max_tokens: 1, temperature: 0, logprobs: 1,
+                                             echo: true });
+  const lp = c.choices[0].logprobs;
+  assert.ok(c.choices[0].text.startsWith(prompt), c.choices[0].text);
+  assert.equal(c.usage.prompt_tokens, ids.length);
+  assert.equal(lp.tokens.length, ids.length + 1);
+  assert.equal(lp.tokens.slice(0, ids.length).join(''), prompt);
+  assert.equal(lp.token_logprobs[0], null);
+  assert.equal(lp.top_logprobs[0], null);
+  assert.equal(lp.text_offset[0], 0);
+  for (let k = 1; k < lp.tokens.length; ++k) {
+    assert.ok(lp.token_logprobs[k] <= 0);
+    assert.equal(lp.top_logprobs[k][lp.tokens[k]], lp.token_logprobs[k]);
+    assert.equal(lp.text_offset[k], lp.text_offset[k - 1] + Buffer.byteLength(lp.tokens[k - 1]));
+  }
+  // The same prompt as text scores the same.
+  const t = await client.completions.create({ model: 'tiny', prompt, max_tokens: 1, temperature: 0, logprobs: 1,
+                                             echo: true });
+  assert.deepEqual(t.choices[0].logprobs, lp);
 });
 
 // Descending, as OpenAI lists top_logprobs.

@@ -59,6 +59,22 @@ TEST(OpenAiParse, CompletionDefaultsAndFields) {
   r = parse_ok(R"({"model":"m","prompt":"x","logprobs":5})");  // OpenAI's largest
   EXPECT_TRUE(r.sampling.logprobs);
   EXPECT_EQ(r.sampling.top_logprobs, 5);
+  EXPECT_FALSE(r.echo);
+  EXPECT_FALSE(r.prompt_ids.has_value());
+}
+
+// Token-id prompts (flat, or one nested array: what lm-evaluation-harness sends) and echo.
+TEST(OpenAiParse, TokenIdPromptsAndEcho) {
+  ApiRequest r = parse_ok(R"({"model":"m","prompt":[5,0,2147483647],"echo":true})");
+  ASSERT_TRUE(r.prompt_ids.has_value());
+  EXPECT_EQ(*r.prompt_ids, (std::vector<int32_t>{5, 0, 2147483647}));
+  EXPECT_TRUE(r.echo);
+  r = parse_ok(R"({"model":"m","prompt":[[9, 8]],"echo":false})");
+  ASSERT_TRUE(r.prompt_ids.has_value());
+  EXPECT_EQ(*r.prompt_ids, (std::vector<int32_t>{9, 8}));
+  EXPECT_FALSE(r.echo);
+  EXPECT_NE(parse_error(R"({"model":"m","prompt":[[1],[2]]})").message.find("holds 2 prompts"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"model":"m","prompt":[3,-4]})").message.find("got -4"), std::string::npos);
 }
 
 TEST(OpenAiParse, ChatTopLogprobs) {
@@ -108,7 +124,15 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":3,"prompt":"x"})", "model"},
       {R"({"model":"m"})", "prompt"},
       {R"({"model":"m","prompt":["a","b"]})", "prompt"},
-      {R"({"model":"m","prompt":[1,2]})", "prompt"},
+      {R"({"model":"m","prompt":[]})", "prompt"},
+      {R"({"model":"m","prompt":[[]]})", "prompt[0]"},
+      {R"({"model":"m","prompt":[[1],[2]]})", "prompt"},
+      {R"({"model":"m","prompt":[1,-1]})", "prompt[1]"},
+      {R"({"model":"m","prompt":[1.5]})", "prompt[0]"},
+      {R"({"model":"m","prompt":[1,"a"]})", "prompt[1]"},
+      {R"({"model":"m","prompt":[[7,2147483648]]})", "prompt[0][1]"},
+      {R"({"model":"m","prompt":[true]})", "prompt"},
+      {R"({"model":"m","prompt":"x","echo":1})", "echo"},
       {R"({"model":"m","prompt":"x","max_tokens":0})", "max_tokens"},
       {R"({"model":"m","prompt":"x","max_tokens":"5"})", "max_tokens"},
       {R"({"model":"m","prompt":"x","max_tokens":513})", "max_tokens"},
@@ -131,7 +155,6 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":"m","prompt":"x","logprobs":6})", "logprobs"},
       {R"({"model":"m","prompt":"x","logprobs":-1})", "logprobs"},
       {R"({"model":"m","prompt":"x","logprobs":true})", "logprobs"},
-      {R"({"model":"m","prompt":"x","echo":true})", "echo"},
       {R"({"model":"m","prompt":"x","logit_bias":{"5":1}})", "logit_bias"},
       {R"({"model":"m","prompt":"x","wat":1})", "wat"},
       {R"({"model":"m","messages":[]})", "messages", ApiKind::kChat},

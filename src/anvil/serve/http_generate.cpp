@@ -33,6 +33,11 @@ struct Generation {
   ResponseMeta meta;
   bool stream = false, include_usage = false, logprobs = false;
   size_t prompt_bytes = 0;
+  // echo: the prompt's text (and, with logprobs, its tokens and their scores) go before the completion,
+  // and logprobs' text_offset counts from the prompt's start rather than its end.
+  bool echo = false, echoed = false;
+  std::string echo_text;
+  std::vector<int32_t> prompt_ids;
   double submitted_s = 0.0;
   uint64_t request_id = 0;
   std::shared_ptr<EventChannel> channel = std::make_shared<EventChannel>();
@@ -44,6 +49,9 @@ struct Generation {
   std::vector<TokenLogprob> lp_buf;
   double last_token_s = 0.0;
   size_t streamed_bytes = 0;
+  // Streams: the next token's logprobs.text_offset. It advances by token bytes, not by the text sent (a
+  // token that ends a character mid-way sends its text later), so the offsets equal the whole response's.
+  size_t lp_offset = 0;
   // Streams: the connection's four-tuple, and its socket once looked up (the first time a wait for tokens
   // outlasts kPeerCheckInterval; -1 when not found), so a client that leaves is noticed without a write.
   httplib::Request peer_key;
@@ -54,6 +62,15 @@ struct Generation {
   bool consume(const TimedEvent& te, std::string& text, std::vector<TokenLogprob>& lps) {
     const infer::StreamEvent& e = te.event;
     ServeMetrics& m = server->metrics;
+    if (echo && !echoed && e.error.ok()) {  // the first event after the prompt went in
+      echoed = true;
+      text += echo_text;
+      if (logprobs) {
+        const tok::Tokenizer& t = server->sched.tokenizer();
+        lps.push_back({.token = t.token_bytes(static_cast<uint32_t>(prompt_ids[0])), .unscored = true});
+        for (const infer::SampledToken& p : e.prompt_logprobs) lps.push_back(token_logprob(p.id, p.logprob, p.top));
+      }
+    }
     if (e.token >= 0) {
       if (!saw_token) {
         m.observe_queue(e.queue_ms / 1000.0);
@@ -63,14 +80,7 @@ struct Generation {
       }
       saw_token = true;
       last_token_s = te.arrived_s;
-      if (logprobs) {
-        const tok::Tokenizer& t = server->sched.tokenizer();
-        TokenLogprob lp{.token = t.token_bytes(static_cast<uint32_t>(e.token)), .logprob = e.logprob};
-        lp.top.reserve(e.top_logprobs.size());
-        for (const infer::TopLogprob& alt : e.top_logprobs)
-          lp.top.push_back({.token = t.token_bytes(static_cast<uint32_t>(alt.id)), .logprob = alt.logprob});
-        lps.push_back(std::move(lp));
-      }
+      if (logprobs) lps.push_back(token_logprob(e.token, e.logprob, e.top_logprobs));
     }
     text += e.text;
     if (!e.final) return false;
@@ -79,6 +89,15 @@ struct Generation {
     m.observe_e2e(te.arrived_s - submitted_s);
     m.on_tokens(e.n_prompt_tokens, e.n_tokens);
     return true;
+  }
+
+  TokenLogprob token_logprob(int32_t id, float logprob, const std::vector<infer::TopLogprob>& top) const {
+    const tok::Tokenizer& t = server->sched.tokenizer();
+    TokenLogprob lp{.token = t.token_bytes(static_cast<uint32_t>(id)), .logprob = logprob};
+    lp.top.reserve(top.size());
+    for (const infer::TopLogprob& alt : top)
+      lp.top.push_back({.token = t.token_bytes(static_cast<uint32_t>(alt.id)), .logprob = alt.logprob});
+    return lp;
   }
 
   // The request is over (answered, failed or abandoned): metrics and in-flight bookkeeping, once.
@@ -121,9 +140,9 @@ struct Generation {
     for (const TimedEvent& te : event_buf)
       if (consume(te, text, lps)) break;
     if (!text.empty() || !lps.empty()) {
-      append_sse_text_chunk(out, kind, meta, text, logprobs ? &lps : nullptr, prompt_bytes + streamed_bytes,
-                            include_usage);
+      append_sse_text_chunk(out, kind, meta, text, logprobs ? &lps : nullptr, lp_offset, include_usage);
       streamed_bytes += text.size();
+      for (const TokenLogprob& lp : lps) lp_offset += lp.token.size();
     }
     int status = 200;
     if (finished) {
@@ -199,10 +218,24 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   // Chat templates may contain special tokens (<|im_start|>, ...); a raw completion prompt is plain text,
   // as `anvil generate` encodes it.
   const tok::Tokenizer& tokenizer = sched.tokenizer();
-  const std::vector<uint32_t> encoded =
-      tokenizer.encode(prompt, {.special = chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
   infer::ScheduledRequest sr;
-  sr.prompt_ids.assign(encoded.begin(), encoded.end());
+  if (r.prompt_ids) {  // token ids: checked here, so that the echo's decode below sees only known ids
+    sr.prompt_ids = std::move(*r.prompt_ids);
+    for (size_t i = 0; i < sr.prompt_ids.size(); ++i)
+      if (static_cast<uint64_t>(sr.prompt_ids[i]) >= tokenizer.vocab_size())
+        return fail({.http_status = 400,
+                     .message = fmt::format("[{}] prompt token {} (index {}) is not in the tokenizer's vocabulary "
+                                            "of {} tokens", endpoint, sr.prompt_ids[i], i, tokenizer.vocab_size()),
+                     .param = "prompt"});
+    Result<std::string> text =
+        tokenizer.decode(std::vector<uint32_t>(sr.prompt_ids.begin(), sr.prompt_ids.end()));
+    if (!text.ok()) return fail({.http_status = 400, .message = text.status().message(), .param = "prompt"});
+    prompt = std::move(*text);
+  } else {
+    const std::vector<uint32_t> encoded =
+        tokenizer.encode(prompt, {.special = chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
+    sr.prompt_ids.assign(encoded.begin(), encoded.end());
+  }
   if (sr.prompt_ids.empty() && sched.eos_id() >= 0) sr.prompt_ids.push_back(sched.eos_id());  // as Generator
   const char* prompt_param = chat ? "messages" : "prompt";
   if (sr.prompt_ids.empty())
@@ -221,6 +254,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   const uint64_t n = n_requests.fetch_add(1) + 1;
   sr.sampling = std::move(r.sampling);
   sr.sampling.seed = r.seed.value_or(opt.seed ^ mix64(n));
+  sr.prompt_logprobs = r.echo && sr.sampling.logprobs;
 
   auto g = std::make_shared<Generation>();
   g->server = this;
@@ -234,6 +268,9 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   g->include_usage = r.include_usage;
   g->logprobs = sr.sampling.logprobs;
   g->prompt_bytes = prompt.size();
+  g->echo = r.echo;
+  g->lp_offset = g->echo ? 0 : g->prompt_bytes;
+  if (g->echo) g->echo_text = prompt, g->prompt_ids = sr.prompt_ids;
   g->submitted_s = wall_seconds();
   std::shared_ptr<EventChannel> channel = g->channel;
   Result<uint64_t> id = sched.submit(std::move(sr), [channel](const infer::StreamEvent& e) { return channel->push(e); });
@@ -258,7 +295,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
     return;
   }
 
-  CompletionResult out{.with_logprobs = g->logprobs, .text_offset = g->prompt_bytes};
+  CompletionResult out{.with_logprobs = g->logprobs, .text_offset = g->echo ? 0 : g->prompt_bytes};
   std::vector<TimedEvent> events;
   // The connection is looked up at the first check only, so requests answered within one interval
   // never pay for the search. -1: not found, the request waits without watching.

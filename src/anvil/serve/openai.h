@@ -62,12 +62,14 @@ struct ApiLimits {
 struct ApiRequest {
   ApiKind kind = ApiKind::kCompletion;
   std::string model;
-  std::string prompt;                        // kCompletion
+  std::string prompt;                        // kCompletion: text, unless prompt_ids holds token ids
+  std::optional<std::vector<int32_t>> prompt_ids;  // kCompletion: the prompt as token ids
   std::vector<infer::ChatMessage> messages;  // kChat
   infer::SamplingOptions sampling;           // max_tokens, temperature, top_p/top_k, penalties, stop, logprobs
   std::optional<uint64_t> seed;              // absent: the server picks one per request
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  bool echo = false;           // kCompletion: the prompt goes before the completion (and with logprobs, its scores)
 };
 
 // Parses a request body. Unknown fields are errors (as OpenAI's "Unrecognized request argument");
@@ -92,6 +94,7 @@ struct TokenLogprob {
   std::string token = {};
   float logprob = 0.0f;
   std::vector<TokenLogprob> top = {};
+  bool unscored = false;  // an echoed prompt's first token: nothing predicts it (logprob and top_logprobs null)
 };
 
 struct CompletionResult {
@@ -101,7 +104,7 @@ struct CompletionResult {
   infer::FinishReason finish = infer::FinishReason::kLength;
   int64_t n_prompt_tokens = 0;
   int64_t n_completion_tokens = 0;
-  size_t text_offset = 0;  // completions' logprobs.text_offset starts here (the prompt's length in bytes)
+  size_t text_offset = 0;  // completions' logprobs.text_offset starts here (the prompt's length in bytes; 0 with echo)
 };
 
 // The whole (non-streamed) response.
@@ -110,7 +113,8 @@ std::string response_body(ApiKind kind, const ResponseMeta& meta, const Completi
 // SSE stream pieces, each one `data: {...}\n\n`. `include_usage` adds "usage": null to every chunk,
 // as OpenAI does when stream_options.include_usage is set.
 std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage);  // chat only: delta {role, content ""}
-// A text delta; `logprobs` (with `text_offset` = bytes already streamed + the prompt's) when asked.
+// A text delta; `logprobs` (with `text_offset` = where its first token starts: the bytes of the tokens
+// before it, counted from the prompt's end, or from its start with echo) when asked.
 // The per-token hot path: written straight into `out` (appended; reuse its capacity), byte for byte what
 // sse_text_chunk_reference's nlohmann::ordered_json dump gives (openai_test checks it on awkward strings
 // and numbers); completions' top_logprobs objects are built by the reference.

@@ -83,6 +83,7 @@ class Parser {
   bool have_prompt_ = false, have_stream_options_ = false, chat_logprobs_ = false, have_top_logprobs_ = false;
 };
 
+// A prompt: text, or token ids (OpenAI's array of integers); an array of several prompts is refused.
 std::optional<ApiError> Parser::prompt(const json& v, ApiRequest& r) const {
   if (v.is_string()) {
     r.prompt = v.get<std::string>();
@@ -92,9 +93,25 @@ std::optional<ApiError> Parser::prompt(const json& v, ApiRequest& r) const {
     r.prompt = v[0].get<std::string>();
     return std::nullopt;
   }
-  if (v.is_array() && v.size() > 1 && v[0].is_string())
+  auto ids = [&](const json& a, const std::string& key) -> std::optional<ApiError> {
+    std::vector<int32_t> out;
+    out.reserve(a.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      int64_t id = 0;
+      if (auto e = integer(fmt::format("{}[{}]", key, i), a[i], 0, std::numeric_limits<int32_t>::max(), id)) return e;
+      out.push_back(static_cast<int32_t>(id));
+    }
+    if (out.empty()) return bad(key, "is an empty array of token ids");
+    r.prompt_ids = std::move(out);
+    return std::nullopt;
+  };
+  if (v.is_array() && !v.empty() && v[0].is_number()) return ids(v, "prompt");
+  if (v.is_array() && v.size() == 1 && v[0].is_array()) return ids(v[0], "prompt[0]");
+  if (v.is_array() && v.size() > 1 && (v[0].is_string() || v[0].is_array()))
     return bad("prompt", fmt::format("holds {} prompts; this server takes one per request", v.size()));
-  return bad("prompt", fmt::format("must be a string or an array of one string, got {}", show(v)));
+  return bad("prompt",
+             fmt::format("must be a string, an array of one string, or token ids (an array of integers, or an array "
+                         "of one such array), got {}", show(v)));
 }
 
 std::optional<ApiError> Parser::messages(const json& v, ApiRequest& r) const {
@@ -235,12 +252,7 @@ std::optional<ApiError> Parser::field(const std::string& key, const json& v, Api
     have_top_logprobs_ = true;
     return integer(key, v, 0, infer::kMaxTopLogprobs, s.top_logprobs);
   }
-  if (key == "echo" && !chat) {
-    bool echo = false;
-    if (auto e = boolean(key, v, echo)) return e;
-    if (echo) return bad(key, "is not supported by this server (use false)");
-    return std::nullopt;
-  }
+  if (key == "echo" && !chat) return boolean(key, v, r.echo);
   if (key == "suffix" && !chat) {
     if (!(v.is_string() && v.get<std::string>().empty())) return bad(key, "is not supported by this server");
     return std::nullopt;

@@ -62,16 +62,21 @@ std::string completion_token(const std::string& bytes) {
 
 // /v1/completions logprobs: parallel arrays; text_offset is where each token's text starts. top_logprobs:
 // null when not asked for, else per position {token: logprob} of the most likely tokens and the chosen one.
+// An echoed prompt's first token has null for its logprob and its top_logprobs (nothing predicts it).
 ojson completion_logprobs(const std::vector<TokenLogprob>& lps, size_t text_offset, int64_t n_top) {
   ojson tokens = ojson::array(), values = ojson::array(), offsets = ojson::array();
   ojson tops = n_top > 0 ? ojson::array() : ojson(nullptr);
   for (const TokenLogprob& t : lps) {
     const std::string name = completion_token(t.token);
     tokens.push_back(name);
-    values.push_back(t.logprob);
+    values.push_back(t.unscored ? ojson(nullptr) : ojson(t.logprob));
     offsets.push_back(text_offset);
     text_offset += t.token.size();
     if (n_top == 0) continue;
+    if (t.unscored) {
+      tops.push_back(nullptr);
+      continue;
+    }
     ojson top = ojson::object();
     for (const TokenLogprob& alt : t.top) top[completion_token(alt.token)] = alt.logprob;
     if (!top.contains(name)) top[name] = t.logprob;
@@ -195,7 +200,8 @@ void append_completion_logprobs(std::string& out, const std::vector<TokenLogprob
   out += "],\"token_logprobs\":[";
   for (size_t i = 0; i < lps.size(); ++i) {
     if (i > 0) out += ',';
-    append_json_number(out, lps[i].logprob);
+    if (lps[i].unscored) out += "null";
+    else append_json_number(out, lps[i].logprob);
   }
   out += "],\"top_logprobs\":null,\"text_offset\":[";
   for (size_t i = 0; i < lps.size(); ++i) {
