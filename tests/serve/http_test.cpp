@@ -7,8 +7,8 @@
 // finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
 // route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
 // top_logprobs are the log-softmax of the Engine's own logits at each position (completions and chat,
-// whole and streamed), echo scores a token-id prompt the same way, and a non-streamed request whose client
-// leaves is cancelled and frees its slot.
+// whole and streamed), echo scores a token-id prompt the same way, several prompts with n choices each equal
+// lone requests, and a non-streamed request whose client leaves is cancelled and frees its slot.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -505,6 +505,40 @@ TEST_F(Http, EchoScoresATokenIdPrompt) {
                                                             "vocabulary of 256"),
             std::string::npos)
       << bad.dump();
+}
+
+// Several prompts with n choices each: choice prompt * n + s is what a lone request for that prompt with
+// seed + s gives, bit for bit (the scheduler batches them; batching changes nothing); usage counts each
+// prompt once. More choices than the server holds at once, or a bad id in one prompt, is a 400 naming it.
+TEST_F(Http, SeveralPromptsWithNChoicesEqualLoneRequests) {
+  const std::vector<json> prompts = {"Once upon", json::array({72, 105}), "The cat"};
+  const int n = 3;
+  const json req = {{"model", "tiny"}, {"prompt", prompts}, {"n", n}, {"max_tokens", 12}, {"temperature", 1.2},
+                    {"seed", 40}, {"logprobs", 1}};
+  const json all = post("/v1/completions", req);
+  ASSERT_EQ(all["choices"].size(), prompts.size() * n);
+  int64_t prompt_tokens = 0;
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    for (int k = 0; k < n; ++k) {
+      const json lone = post("/v1/completions", {{"model", "tiny"}, {"prompt", prompts[p]}, {"max_tokens", 12},
+                                                 {"temperature", 1.2}, {"seed", 40 + k}, {"logprobs", 1}});
+      const json& c = all["choices"][p * n + k];
+      EXPECT_EQ(c["index"], p * n + k);
+      EXPECT_EQ(c["text"], lone["choices"][0]["text"]) << "prompt " << p << " sample " << k;
+      EXPECT_EQ(c["logprobs"], lone["choices"][0]["logprobs"]) << "prompt " << p << " sample " << k;
+      if (k == 0) prompt_tokens += lone["usage"]["prompt_tokens"].get<int64_t>();
+    }
+  }
+  EXPECT_NE(all["choices"][0]["text"], all["choices"][1]["text"]);
+  EXPECT_EQ(all["usage"]["prompt_tokens"], prompt_tokens);
+  EXPECT_EQ(all["usage"]["completion_tokens"], prompts.size() * n * 12);
+
+  const json many = post("/v1/completions", {{"model", "tiny"}, {"prompt", "x"}, {"n", 13}, {"max_tokens", 1}}, 400);
+  EXPECT_EQ(many["error"]["param"], "n");
+  EXPECT_NE(many["error"]["message"].get<std::string>().find("at most 12 sequences"), std::string::npos) << many.dump();
+  const json bad = post("/v1/completions", {{"model", "tiny"}, {"prompt", {"ok", {1, 999}}}, {"max_tokens", 1}}, 400);
+  EXPECT_EQ(bad["error"]["param"], "prompt[1]");
+  EXPECT_EQ(sched_->stats().running + sched_->stats().waiting, 0);
 }
 
 TEST_F(Http, ChatTopLogprobsAndZero) {

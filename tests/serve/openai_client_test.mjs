@@ -2,7 +2,7 @@
 // to send): completions, chat, streaming chat and completions with usage, models, logprobs and
 // top_logprobs (bounds too), echo of a token-id prompt with its scores, 405 with Allow for a known route
 // asked with another method; greedy text through HTTP equals `anvil generate --temperature 0`;
-// OpenAI-shaped 4xx errors naming the field for malformed JSON, wrong types, out-of-range values, n=2, an
+// OpenAI-shaped 4xx errors naming the field for malformed JSON, wrong types, out-of-range values, n=0, an
 // oversized body, a prompt over the limit, an unknown model, a missing or wrong API key; /health; /metrics
 // accepted by `promtool check metrics`; a client that disconnects mid-stream cancels its request.
 //   node openai_client_test.mjs ANVIL_BINARY WORK_DIR
@@ -135,6 +135,23 @@ test('echo with token ids scores the prompt (lm-evaluation-harness loglikelihood
   assert.deepEqual(t.choices[0].logprobs, lp);
 });
 
+test('n choices and several prompts: one choice per (prompt, sample), index = prompt * n + sample', async () => {
+  const one = await client.completions.create({ model: 'tiny', prompt, max_tokens: 8, temperature: 1, seed: 11 });
+  const c = await client.completions.create({ model: 'tiny', prompt: [prompt, 'Another one'], n: 3, max_tokens: 8,
+                                             temperature: 1, seed: 11 });
+  assert.equal(c.choices.length, 6);
+  assert.deepEqual(c.choices.map((x) => x.index), [0, 1, 2, 3, 4, 5]);
+  assert.equal(c.choices[0].text, one.choices[0].text);  // sample 0 is seeded as the n = 1 request
+  assert.ok(new Set(c.choices.slice(0, 3).map((x) => x.text)).size > 1, 'three samples of one prompt all equal');
+  assert.equal(c.usage.completion_tokens, 6 * 8);
+  const other = await client.completions.create({ model: 'tiny', prompt: 'Another one', max_tokens: 1 });
+  assert.equal(c.usage.prompt_tokens, one.usage.prompt_tokens + other.usage.prompt_tokens);  // each prompt once
+  const chat = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }],
+                                                     n: 2, max_tokens: 4, temperature: 0 });
+  assert.equal(chat.choices.length, 2);
+  assert.equal(chat.choices[0].message.content, chat.choices[1].message.content);  // greedy: the same twice
+});
+
 // Descending, as OpenAI lists top_logprobs.
 function assertDescending(values, what) {
   for (let i = 1; i < values.length; ++i) assert.ok(values[i - 1] >= values[i], `${what}: ${values}`);
@@ -221,19 +238,19 @@ test('wrong types and out-of-range values are 400s naming the field', async () =
     [{ max_tokens: -1 }, 'max_tokens'], [{ max_tokens: 1.5 }, 'max_tokens'], [{ max_tokens: 1e9 }, 'max_tokens'],
     [{ stop: 7 }, 'stop'], [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'], [{ stream: 'yes' }, 'stream'],
     [{ presence_penalty: 3 }, 'presence_penalty'], [{ seed: 'abc' }, 'seed'], [{ prompt: 42 }, 'prompt'],
-    [{ n: 2 }, 'n'], [{ logprobs: 6 }, 'logprobs'], [{ logprobs: true }, 'logprobs'], [{ frobnicate: true }, 'frobnicate'],
+    [{ n: 2, stream: true }, 'n'], [{ n: 129 }, 'n'], [{ logprobs: 6 }, 'logprobs'], [{ logprobs: true }, 'logprobs'], [{ frobnicate: true }, 'frobnicate'],
   ];
   for (const [extra, param] of cases)
     await expectError(await h.postJson(server.url, '/v1/completions', { ...base, ...extra }, auth), 400, param);
   const chat = { model: 'tiny', messages: [{ role: 'user', content: 'x' }] };
-  await expectError(await h.postJson(server.url, '/v1/chat/completions', { ...chat, n: 2 }, auth), 400, 'n');
+  await expectError(await h.postJson(server.url, '/v1/chat/completions', { ...chat, n: 0 }, auth), 400, 'n');
   await expectError(await h.postJson(server.url, '/v1/chat/completions', { ...chat, messages: [] }, auth), 400, 'messages');
   await expectError(await h.postJson(server.url, '/v1/chat/completions',
                                      { ...chat, messages: [{ role: 'wizard', content: 'x' }] }, auth),
                     400, 'messages[0].role');
   await expectError(await h.postJson(server.url, '/v1/completions', { prompt: 'x' }, auth), 400, 'model');
   // The client reports the same 400 as a BadRequestError.
-  await assert.rejects(client.completions.create({ model: 'tiny', prompt: 'x', n: 2 }), (e) => e.status === 400);
+  await assert.rejects(client.completions.create({ model: 'tiny', prompt: 'x', n: 0 }), (e) => e.status === 400);
 });
 
 test('unknown model: 404 model_not_found', async () => {

@@ -32,7 +32,9 @@ ApiError parse_error(const std::string& body, ApiKind kind = ApiKind::kCompletio
 TEST(OpenAiParse, CompletionDefaultsAndFields) {
   ApiRequest r = parse_ok(R"({"model":"m","prompt":"hi"})");
   EXPECT_EQ(r.model, "m");
-  EXPECT_EQ(r.prompt, "hi");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "hi");
+  EXPECT_EQ(r.n, 1);
   EXPECT_EQ(r.sampling.max_tokens, 16);
   EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);
   EXPECT_FALSE(r.stream);
@@ -42,7 +44,8 @@ TEST(OpenAiParse, CompletionDefaultsAndFields) {
                   "stop":"\n","seed":-3,"frequency_penalty":-2,"presence_penalty":2,"repetition_penalty":1.3,
                   "logprobs":0,"stream":true,"stream_options":{"include_usage":true},"user":"u","n":1,
                   "echo":false,"best_of":1,"suffix":null,"logit_bias":{}})");
-  EXPECT_EQ(r.prompt, "one");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "one");
   EXPECT_EQ(r.sampling.max_tokens, 7);
   EXPECT_EQ(r.sampling.temperature, 0.0f);
   EXPECT_FLOAT_EQ(r.sampling.top_p, 0.5f);
@@ -60,21 +63,33 @@ TEST(OpenAiParse, CompletionDefaultsAndFields) {
   EXPECT_TRUE(r.sampling.logprobs);
   EXPECT_EQ(r.sampling.top_logprobs, 5);
   EXPECT_FALSE(r.echo);
-  EXPECT_FALSE(r.prompt_ids.has_value());
+  EXPECT_FALSE(r.prompts[0].ids.has_value());
 }
 
-// Token-id prompts (flat, or one nested array: what lm-evaluation-harness sends) and echo.
-TEST(OpenAiParse, TokenIdPromptsAndEcho) {
+// Token-id prompts (flat, or nested: what lm-evaluation-harness sends), several prompts, n, echo.
+TEST(OpenAiParse, TokenIdPromptsSeveralPromptsNAndEcho) {
   ApiRequest r = parse_ok(R"({"model":"m","prompt":[5,0,2147483647],"echo":true})");
-  ASSERT_TRUE(r.prompt_ids.has_value());
-  EXPECT_EQ(*r.prompt_ids, (std::vector<int32_t>{5, 0, 2147483647}));
+  ASSERT_EQ(r.prompts.size(), 1u);
+  ASSERT_TRUE(r.prompts[0].ids.has_value());
+  EXPECT_EQ(*r.prompts[0].ids, (std::vector<int32_t>{5, 0, 2147483647}));
   EXPECT_TRUE(r.echo);
   r = parse_ok(R"({"model":"m","prompt":[[9, 8]],"echo":false})");
-  ASSERT_TRUE(r.prompt_ids.has_value());
-  EXPECT_EQ(*r.prompt_ids, (std::vector<int32_t>{9, 8}));
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(*r.prompts[0].ids, (std::vector<int32_t>{9, 8}));
   EXPECT_FALSE(r.echo);
-  EXPECT_NE(parse_error(R"({"model":"m","prompt":[[1],[2]]})").message.find("holds 2 prompts"), std::string::npos);
+  r = parse_ok(R"({"model":"m","prompt":["a",[1,2],""],"n":3,"best_of":3})");
+  ASSERT_EQ(r.prompts.size(), 3u);
+  EXPECT_EQ(r.prompts[0].text, "a");
+  EXPECT_EQ(*r.prompts[1].ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_FALSE(r.prompts[2].ids.has_value());
+  EXPECT_EQ(r.n, 3);
+  r = parse_ok(R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":128})", ApiKind::kChat);
+  EXPECT_EQ(r.n, 128);
   EXPECT_NE(parse_error(R"({"model":"m","prompt":[3,-4]})").message.find("got -4"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"model":"m","prompt":["a","b"],"n":65})").message.find("asks for 130 choices"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"model":"m","prompt":"a","n":2,"stream":true})").message.find("a stream carries one"),
+            std::string::npos);
 }
 
 TEST(OpenAiParse, ChatTopLogprobs) {
@@ -123,15 +138,19 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"prompt":"x"})", "model"},
       {R"({"model":3,"prompt":"x"})", "model"},
       {R"({"model":"m"})", "prompt"},
-      {R"({"model":"m","prompt":["a","b"]})", "prompt"},
+      {R"({"model":"m","prompt":["a",3]})", "prompt[1]"},
+      {R"({"model":"m","prompt":["a","b"],"stream":true})", "prompt"},
+      {R"({"model":"m","prompt":"x","n":2,"stream":true})", "n"},
+      {R"({"model":"m","prompt":["x","y"],"n":100})", "n"},
+      {R"({"model":"m","prompt":"x","n":129})", "n"},
+      {R"({"model":"m","prompt":"x","n":2,"best_of":3})", "best_of"},
       {R"({"model":"m","prompt":[]})", "prompt"},
       {R"({"model":"m","prompt":[[]]})", "prompt[0]"},
-      {R"({"model":"m","prompt":[[1],[2]]})", "prompt"},
       {R"({"model":"m","prompt":[1,-1]})", "prompt[1]"},
       {R"({"model":"m","prompt":[1.5]})", "prompt[0]"},
       {R"({"model":"m","prompt":[1,"a"]})", "prompt[1]"},
       {R"({"model":"m","prompt":[[7,2147483648]]})", "prompt[0][1]"},
-      {R"({"model":"m","prompt":[true]})", "prompt"},
+      {R"({"model":"m","prompt":[true]})", "prompt[0]"},
       {R"({"model":"m","prompt":"x","echo":1})", "echo"},
       {R"({"model":"m","prompt":"x","max_tokens":0})", "max_tokens"},
       {R"({"model":"m","prompt":"x","max_tokens":"5"})", "max_tokens"},
@@ -143,7 +162,6 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":"m","prompt":"x","top_k":-2})", "top_k"},
       {R"({"model":"m","prompt":"x","frequency_penalty":2.5})", "frequency_penalty"},
       {R"({"model":"m","prompt":"x","repetition_penalty":0})", "repetition_penalty"},
-      {R"({"model":"m","prompt":"x","n":2})", "n"},
       {R"({"model":"m","prompt":"x","best_of":3})", "best_of"},
       {R"({"model":"m","prompt":"x","stop":[""]})", "stop"},
       {R"({"model":"m","prompt":"x","stop":["a","b","c","d","e"]})", "stop"},

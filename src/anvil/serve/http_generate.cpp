@@ -24,30 +24,45 @@ namespace {
 // How often a request checks that its client is still connected while it waits for tokens.
 constexpr auto kPeerCheckInterval = std::chrono::milliseconds(20);
 
+// A prompt as the scheduler gets it and as echo returns it.
+struct PromptText {
+  std::vector<int32_t> ids;
+  std::string text;  // as the client sent it, or the decoded ids
+};
+
+// One choice: a prompt (index into Generation::prompts) and one scheduler request sampling it.
+struct Choice {
+  size_t prompt = 0;
+  uint64_t request_id = 0;
+  bool saw_token = false, echoed = false, finished = false;
+  double last_token_s = 0.0;
+  infer::StreamEvent final_event;
+  CompletionResult out;  // whole responses: the text and logprobs so far
+};
+
 // State of one generation request, shared by its handler, its content provider and its releaser (all on
-// the worker thread that answers it; the scheduler thread only touches `channel`).
+// the worker thread that answers it; the scheduler thread only touches `channel`, into which every
+// choice's sink pushes).
 struct Generation {
   HttpServer::Impl* server = nullptr;
   ApiKind kind = ApiKind::kCompletion;
   std::string endpoint;
   ResponseMeta meta;
   bool stream = false, include_usage = false, logprobs = false;
-  size_t prompt_bytes = 0;
   // echo: the prompt's text (and, with logprobs, its tokens and their scores) go before the completion,
   // and logprobs' text_offset counts from the prompt's start rather than its end.
-  bool echo = false, echoed = false;
-  std::string echo_text;
-  std::vector<int32_t> prompt_ids;
+  bool echo = false;
+  std::vector<PromptText> prompts;
+  std::vector<Choice> choices;  // a stream has exactly one
+  size_t n_finished = 0;
   double submitted_s = 0.0;
-  uint64_t request_id = 0;
   std::shared_ptr<EventChannel> channel = std::make_shared<EventChannel>();
 
-  bool role_sent = false, saw_token = false, finished = false, ended = false;
+  bool role_sent = false, ended = false;
   // provide()'s buffers, kept between calls so a streamed token costs no allocations.
   std::string out_buf, text_buf;
   std::vector<TimedEvent> event_buf;
   std::vector<TokenLogprob> lp_buf;
-  double last_token_s = 0.0;
   size_t streamed_bytes = 0;
   // Streams: the next token's logprobs.text_offset. It advances by token bytes, not by the text sent (a
   // token that ends a character mid-way sends its text later), so the offsets equal the whole response's.
@@ -56,37 +71,46 @@ struct Generation {
   // outlasts kPeerCheckInterval; -1 when not found), so a client that leaves is noticed without a write.
   httplib::Request peer_key;
   std::optional<int> peer;
-  infer::StreamEvent final_event;
 
-  // Metrics for one event; appends its text and logprob. Returns true on the final event.
-  bool consume(const TimedEvent& te, std::string& text, std::vector<TokenLogprob>& lps) {
+  bool finished() const { return n_finished == choices.size(); }
+  Choice& choice_of(uint64_t request_id) {
+    for (Choice& c : choices)
+      if (c.request_id == request_id) return c;
+    ANVIL_CHECK(false, "http: an event for request {}, which is not one of this response's", request_id);
+    return choices[0];
+  }
+
+  // Metrics for one event of choice c; appends its text and logprobs. Returns true on the final event.
+  bool consume(const TimedEvent& te, Choice& c, std::string& text, std::vector<TokenLogprob>& lps) {
     const infer::StreamEvent& e = te.event;
     ServeMetrics& m = server->metrics;
-    if (echo && !echoed && e.error.ok()) {  // the first event after the prompt went in
-      echoed = true;
-      text += echo_text;
+    if (echo && !c.echoed && e.error.ok()) {  // the first event after the prompt went in
+      const PromptText& p = prompts[c.prompt];
+      c.echoed = true;
+      text += p.text;
       if (logprobs) {
         const tok::Tokenizer& t = server->sched.tokenizer();
-        lps.push_back({.token = t.token_bytes(static_cast<uint32_t>(prompt_ids[0])), .unscored = true});
-        for (const infer::SampledToken& p : e.prompt_logprobs) lps.push_back(token_logprob(p.id, p.logprob, p.top));
+        lps.push_back({.token = t.token_bytes(static_cast<uint32_t>(p.ids[0])), .unscored = true});
+        for (const infer::SampledToken& s : e.prompt_logprobs) lps.push_back(token_logprob(s.id, s.logprob, s.top));
       }
     }
     if (e.token >= 0) {
-      if (!saw_token) {
+      if (!c.saw_token) {
         m.observe_queue(e.queue_ms / 1000.0);
         m.observe_ttft(e.ttft_ms / 1000.0);
       } else {
-        m.observe_inter_token(te.arrived_s - last_token_s);
+        m.observe_inter_token(te.arrived_s - c.last_token_s);
       }
-      saw_token = true;
-      last_token_s = te.arrived_s;
+      c.saw_token = true;
+      c.last_token_s = te.arrived_s;
       if (logprobs) lps.push_back(token_logprob(e.token, e.logprob, e.top_logprobs));
     }
     text += e.text;
     if (!e.final) return false;
-    finished = true;
-    final_event = e;
-    m.observe_e2e(te.arrived_s - submitted_s);
+    c.finished = true;
+    c.final_event = e;
+    ++n_finished;
+    if (finished()) m.observe_e2e(te.arrived_s - submitted_s);
     m.on_tokens(e.n_prompt_tokens, e.n_tokens);
     return true;
   }
@@ -100,24 +124,32 @@ struct Generation {
     return lp;
   }
 
+  std::vector<uint64_t> request_ids() const {
+    std::vector<uint64_t> ids;
+    for (const Choice& c : choices)
+      if (c.request_id != 0) ids.push_back(c.request_id);
+    return ids;
+  }
+
   // The request is over (answered, failed or abandoned): metrics and in-flight bookkeeping, once.
   void end(int status) {
     if (ended) return;
     ended = true;
     server->metrics.on_request(endpoint, status);
-    server->end_request(request_id);
+    server->end_request(request_ids());
   }
 
   // Client gone: stop the scheduler's work for it.
   void abandon() {
     channel->close();
-    server->sched.cancel(request_id);
+    for (uint64_t id : request_ids()) server->sched.cancel(id);
     end(499);
   }
 
-  // SSE provider: one call per batch of events; false ends the response (client gone).
+  // SSE provider (one choice): one call per batch of events; false ends the response (client gone).
   bool provide(httplib::DataSink& sink) {
-    if (finished) return false;  // not reached: the stream ended with sink.done()
+    Choice& c = choices[0];
+    if (c.finished) return false;  // not reached: the stream ended with sink.done()
     std::string& out = out_buf;
     out.clear();
     if (kind == ApiKind::kChat && !role_sent) out += sse_role_chunk(meta, include_usage);
@@ -138,21 +170,22 @@ struct Generation {
     text.clear();
     lps.clear();
     for (const TimedEvent& te : event_buf)
-      if (consume(te, text, lps)) break;
+      if (consume(te, c, text, lps)) break;
     if (!text.empty() || !lps.empty()) {
       append_sse_text_chunk(out, kind, meta, text, logprobs ? &lps : nullptr, lp_offset, include_usage);
       streamed_bytes += text.size();
       for (const TokenLogprob& lp : lps) lp_offset += lp.token.size();
     }
     int status = 200;
-    if (finished) {
-      if (!final_event.error.ok()) {
-        const ApiError err = api_error(final_event.error);
+    if (c.finished) {
+      const infer::StreamEvent& fin = c.final_event;
+      if (!fin.error.ok()) {
+        const ApiError err = api_error(fin.error);
         status = err.http_status;
         out += sse_error_chunk(err);
       } else {
-        out += sse_finish_chunk(kind, meta, final_event.finish, include_usage);
-        if (include_usage) out += sse_usage_chunk(kind, meta, final_event.n_prompt_tokens, final_event.n_tokens);
+        out += sse_finish_chunk(kind, meta, fin.finish, include_usage);
+        if (include_usage) out += sse_usage_chunk(kind, meta, fin.n_prompt_tokens, fin.n_tokens);
       }
       out += kSseDone;
     }
@@ -160,14 +193,13 @@ struct Generation {
       abandon();
       return false;
     }
-    if (finished) {
+    if (c.finished) {
       sink.done();
       end(status);
     }
     return true;
   }
 };
-
 
 uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: distinct, well-spread default seeds
   x += 0x9e3779b97f4a7c15ULL;
@@ -185,7 +217,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   begin_request();
   auto fail = [&](const ApiError& e) {
     reply_error(res, endpoint, e);
-    end_request(std::nullopt);
+    end_request({});
   };
   if (draining)
     return fail({.http_status = 503,
@@ -206,55 +238,66 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
                  .param = "model",
                  .code = "model_not_found"});
 
-  std::string prompt = std::move(r.prompt);
+  const tok::Tokenizer& tokenizer = sched.tokenizer();
+  std::vector<PromptText> prompts;
   if (chat) {
     Result<std::string> rendered = chat_template.render(r.messages);
     if (!rendered.ok()) return fail({.http_status = 400, .message = rendered.status().message(), .param = "messages"});
-    prompt = std::move(*rendered);
     for (const std::string& s : chat_template.stop())
       if (std::find(r.sampling.stop.begin(), r.sampling.stop.end(), s) == r.sampling.stop.end())
         r.sampling.stop.push_back(s);
+    r.prompts.push_back({.text = std::move(*rendered)});
   }
-  // Chat templates may contain special tokens (<|im_start|>, ...); a raw completion prompt is plain text,
-  // as `anvil generate` encodes it.
-  const tok::Tokenizer& tokenizer = sched.tokenizer();
-  infer::ScheduledRequest sr;
-  if (r.prompt_ids) {  // token ids: checked here, so that the echo's decode below sees only known ids
-    sr.prompt_ids = std::move(*r.prompt_ids);
-    for (size_t i = 0; i < sr.prompt_ids.size(); ++i)
-      if (static_cast<uint64_t>(sr.prompt_ids[i]) >= tokenizer.vocab_size())
-        return fail({.http_status = 400,
-                     .message = fmt::format("[{}] prompt token {} (index {}) is not in the tokenizer's vocabulary "
-                                            "of {} tokens", endpoint, sr.prompt_ids[i], i, tokenizer.vocab_size()),
-                     .param = "prompt"});
-    Result<std::string> text =
-        tokenizer.decode(std::vector<uint32_t>(sr.prompt_ids.begin(), sr.prompt_ids.end()));
-    if (!text.ok()) return fail({.http_status = 400, .message = text.status().message(), .param = "prompt"});
-    prompt = std::move(*text);
-  } else {
-    const std::vector<uint32_t> encoded =
-        tokenizer.encode(prompt, {.special = chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
-    sr.prompt_ids.assign(encoded.begin(), encoded.end());
+  // Each prompt as ids (chat templates may contain special tokens, <|im_start|>, ...; a raw completion
+  // prompt is plain text, as `anvil generate` encodes it) and as text (ids: checked against the tokenizer
+  // first, then decoded for echo and text_offset).
+  const bool several = r.prompts.size() > 1;
+  for (size_t i = 0; i < r.prompts.size(); ++i) {
+    ApiPrompt& in = r.prompts[i];
+    const std::string param = chat ? "messages" : several ? fmt::format("prompt[{}]", i) : "prompt";
+    PromptText p;
+    if (in.ids) {
+      p.ids = std::move(*in.ids);
+      for (size_t k = 0; k < p.ids.size(); ++k)
+        if (static_cast<uint64_t>(p.ids[k]) >= tokenizer.vocab_size())
+          return fail({.http_status = 400,
+                       .message = fmt::format("[{}] {} token {} (index {}) is not in the tokenizer's vocabulary of {} "
+                                              "tokens", endpoint, param, p.ids[k], k, tokenizer.vocab_size()),
+                       .param = param});
+      Result<std::string> text = tokenizer.decode(std::vector<uint32_t>(p.ids.begin(), p.ids.end()));
+      if (!text.ok()) return fail({.http_status = 400, .message = text.status().message(), .param = param});
+      p.text = std::move(*text);
+    } else {
+      const std::vector<uint32_t> encoded =
+          tokenizer.encode(in.text, {.special = chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
+      p.ids.assign(encoded.begin(), encoded.end());
+      p.text = std::move(in.text);
+    }
+    if (p.ids.empty() && sched.eos_id() >= 0) p.ids.push_back(sched.eos_id());  // as Generator
+    if (p.ids.empty())
+      return fail({.http_status = 400,
+                   .message = fmt::format("[{}] the prompt is empty and the tokenizer has no end-of-text token to "
+                                          "condition on", endpoint),
+                   .param = param});
+    const auto n_prompt = static_cast<int64_t>(p.ids.size());
+    if (n_prompt > max_prompt_tokens)
+      return fail({.http_status = 400,
+                   .message = fmt::format("[{}] the prompt has {} tokens; this server accepts at most {} (context {}, "
+                                          "--max-prompt-tokens)", endpoint, n_prompt, max_prompt_tokens,
+                                          sched.config().max_seq),
+                   .param = param,
+                   .code = "context_length_exceeded"});
+    prompts.push_back(std::move(p));
   }
-  if (sr.prompt_ids.empty() && sched.eos_id() >= 0) sr.prompt_ids.push_back(sched.eos_id());  // as Generator
-  const char* prompt_param = chat ? "messages" : "prompt";
-  if (sr.prompt_ids.empty())
+  const auto n_choices = static_cast<int64_t>(prompts.size()) * r.n;
+  if (n_choices > max_choices)
     return fail({.http_status = 400,
-                 .message = fmt::format("[{}] the prompt is empty and the tokenizer has no end-of-text token to "
-                                        "condition on", endpoint),
-                 .param = prompt_param});
-  const auto n_prompt = static_cast<int64_t>(sr.prompt_ids.size());
-  if (n_prompt > max_prompt_tokens)
-    return fail({.http_status = 400,
-                 .message = fmt::format("[{}] the prompt has {} tokens; this server accepts at most {} (context {}, "
-                                        "--max-prompt-tokens)", endpoint, n_prompt, max_prompt_tokens,
-                                        sched.config().max_seq),
-                 .param = prompt_param,
-                 .code = "context_length_exceeded"});
+                 .message = fmt::format("[{}] {} prompts x n = {} asks for {} choices; this server holds at most {} "
+                                        "sequences at once (--max-running + --max-queue)", endpoint, prompts.size(),
+                                        r.n, n_choices, max_choices),
+                 .param = "n"});
   const uint64_t n = n_requests.fetch_add(1) + 1;
-  sr.sampling = std::move(r.sampling);
-  sr.sampling.seed = r.seed.value_or(opt.seed ^ mix64(n));
-  sr.prompt_logprobs = r.echo && sr.sampling.logprobs;
+  const uint64_t seed = r.seed.value_or(opt.seed ^ mix64(n));
 
   auto g = std::make_shared<Generation>();
   g->server = this;
@@ -263,24 +306,35 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   g->meta = {.id = fmt::format("{}-{:016x}{:08x}", chat ? "chatcmpl" : "cmpl", mix64(id_salt ^ n), n),
              .model = opt.model_name,
              .created = static_cast<int64_t>(std::time(nullptr)),
-             .top_logprobs = sr.sampling.top_logprobs};
+             .top_logprobs = r.sampling.top_logprobs};
   g->stream = r.stream;
   g->include_usage = r.include_usage;
-  g->logprobs = sr.sampling.logprobs;
-  g->prompt_bytes = prompt.size();
+  g->logprobs = r.sampling.logprobs;
   g->echo = r.echo;
-  g->lp_offset = g->echo ? 0 : g->prompt_bytes;
-  if (g->echo) g->echo_text = prompt, g->prompt_ids = sr.prompt_ids;
+  g->lp_offset = g->echo ? 0 : prompts[0].text.size();
+  g->prompts = std::move(prompts);
   g->submitted_s = wall_seconds();
+  // Choice index = prompt * n + sample; sample s is seeded seed + s, so choice 0 of a prompt is what the
+  // same request with n = 1 gives.
   std::shared_ptr<EventChannel> channel = g->channel;
-  Result<uint64_t> id = sched.submit(std::move(sr), [channel](const infer::StreamEvent& e) { return channel->push(e); });
-  if (!id.ok()) {
-    ApiError e = api_error(id.status());
-    if (e.http_status == 400) e.param = prompt_param;
-    return fail(e);
+  for (size_t p = 0; p < g->prompts.size(); ++p) {
+    for (int64_t k = 0; k < r.n; ++k) {
+      infer::ScheduledRequest sr{.prompt_ids = g->prompts[p].ids, .sampling = r.sampling,
+                                 .prompt_logprobs = r.echo && r.sampling.logprobs};
+      sr.sampling.seed = seed + static_cast<uint64_t>(k);
+      Result<uint64_t> id =
+          sched.submit(std::move(sr), [channel](const infer::StreamEvent& e) { return channel->push(e); });
+      if (!id.ok()) {  // the ones already in are cancelled (their pushes into the closed channel fail too)
+        channel->close();
+        for (uint64_t done : g->request_ids()) sched.cancel(done);
+        ApiError e = api_error(id.status());
+        if (e.http_status == 400) e.param = chat ? "messages" : "prompt";
+        return fail(e);
+      }
+      g->choices.push_back({.prompt = p, .request_id = *id});
+    }
   }
-  g->request_id = *id;
-  track_request(*id);
+  for (uint64_t id : g->request_ids()) track_request(id);
 
   if (g->stream) {
     g->peer_key.remote_addr = req.remote_addr, g->peer_key.remote_port = req.remote_port;
@@ -290,43 +344,69 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
     res.set_chunked_content_provider(
         "text/event-stream", [g](size_t, httplib::DataSink& sink) { return g->provide(sink); },
         [g](bool) {
-          if (!g->finished) g->abandon();  // never reached its end: the client or the connection failed
+          if (!g->finished()) g->abandon();  // never reached its end: the client or the connection failed
         });
     return;
   }
 
-  CompletionResult out{.with_logprobs = g->logprobs, .text_offset = g->echo ? 0 : g->prompt_bytes};
+  for (Choice& c : g->choices) {
+    c.out.with_logprobs = g->logprobs;
+    c.out.text_offset = g->echo ? 0 : g->prompts[c.prompt].text.size();
+  }
   std::vector<TimedEvent> events;
   // The connection is looked up at the first check only, so requests answered within one interval
   // never pay for the search. -1: not found, the request waits without watching.
   std::optional<int> peer;
   auto next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
-  while (!g->finished) {
+  bool cancelled_rest = false;
+  while (!g->finished()) {
     channel->pop_all_for(events, kPeerCheckInterval);
-    for (const TimedEvent& te : events)
-      if (g->consume(te, out.text, out.logprobs)) break;
-    if (g->finished || std::chrono::steady_clock::now() < next_check) continue;
+    for (const TimedEvent& te : events) {
+      Choice& c = g->choice_of(te.event.request_id);
+      if (g->consume(te, c, c.out.text, c.out.logprobs) && !c.final_event.error.ok() && !cancelled_rest) {
+        cancelled_rest = true;  // one choice failed: the response is that error, the others stop now
+        for (const Choice& o : g->choices)
+          if (!o.finished) sched.cancel(o.request_id);
+      }
+    }
+    if (g->finished() || std::chrono::steady_clock::now() < next_check) continue;
     next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
     if (!peer) peer = find_connection_socket(req);
     if (*peer >= 0 && peer_gone(*peer)) {
-      g->abandon();  // cancels the scheduler request (its slot is freed) and counts a 499
+      g->abandon();  // cancels the scheduler requests (their slots are freed) and counts a 499
       res.status = 499;
       res.set_content(error_body({.http_status = 499, .message = "[http] the client closed the connection"}),
                       "application/json");
       return;
     }
   }
-  const infer::StreamEvent& fin = g->final_event;
-  if (!fin.error.ok()) {
-    const ApiError e = api_error(fin.error);
+  // A failed choice fails the response: the first error that is not a cancel (the others were cancelled
+  // because of it), else the first cancel (a shutdown).
+  const Choice* failed = nullptr;
+  for (const Choice& c : g->choices) {
+    const Status& e = c.final_event.error;
+    if (!e.ok() && (!failed || (failed->final_event.error.code() == StatusCode::kCancelled &&
+                                e.code() != StatusCode::kCancelled)))
+      failed = &c;
+  }
+  if (failed) {
+    const ApiError e = api_error(failed->final_event.error);
     res.status = e.http_status;
     res.set_content(error_body(e), "application/json");
     return g->end(e.http_status);
   }
-  out.finish = fin.finish;
-  out.n_prompt_tokens = fin.n_prompt_tokens;
-  out.n_completion_tokens = fin.n_tokens;
-  res.set_content(response_body(kind, g->meta, out), "application/json");
+  std::vector<CompletionResult> outs;
+  int64_t n_prompt_tokens = 0;
+  for (size_t i = 0; i < g->choices.size(); ++i) {
+    const Choice& c = g->choices[i];
+    CompletionResult out = c.out;
+    out.finish = c.final_event.finish;
+    out.n_prompt_tokens = c.final_event.n_prompt_tokens;
+    out.n_completion_tokens = c.final_event.n_tokens;
+    if (i % static_cast<size_t>(r.n) == 0) n_prompt_tokens += out.n_prompt_tokens;  // each prompt once
+    outs.push_back(std::move(out));
+  }
+  res.set_content(response_body(kind, g->meta, outs, n_prompt_tokens), "application/json");
   g->end(200);
 }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -84,6 +85,7 @@ struct HttpServer::Impl {
   const infer::ChatTemplate& chat_template;
   HttpOptions opt;
   int64_t max_prompt_tokens = 0;  // resolved (opt.max_prompt_tokens or the context - 1)
+  int64_t max_choices = 0;        // choices one request may hold: the scheduler's slots + queue
   int64_t created = 0;            // Unix seconds at start (the model's "created")
   uint64_t id_salt = 0;           // random per server: response ids differ across restarts
 
@@ -108,7 +110,7 @@ struct HttpServer::Impl {
   // In-flight bookkeeping: begin before the drain check, track once submitted, end after the last byte.
   void begin_request();
   void track_request(uint64_t scheduler_id);
-  void end_request(std::optional<uint64_t> scheduler_id);
+  void end_request(std::span<const uint64_t> scheduler_ids);
 };
 
 }  // namespace anvil::serve

@@ -74,10 +74,10 @@ void HttpServer::Impl::track_request(uint64_t scheduler_id) {
   inflight_ids.insert(scheduler_id);
 }
 
-void HttpServer::Impl::end_request(std::optional<uint64_t> scheduler_id) {
+void HttpServer::Impl::end_request(std::span<const uint64_t> scheduler_ids) {
   {
     std::lock_guard<std::mutex> lock(inflight_mu);
-    if (scheduler_id) inflight_ids.erase(*scheduler_id);
+    for (uint64_t id : scheduler_ids) inflight_ids.erase(id);
     --n_inflight;
   }
   inflight_cv.notify_all();
@@ -216,6 +216,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(infer::Scheduler& schedule
   const int64_t context = scheduler_options.max_seq > 0 ? scheduler_options.max_seq : scheduler.config().max_seq;
   impl->max_prompt_tokens = context - 1;
   if (options.max_prompt_tokens > 0) impl->max_prompt_tokens = std::min(options.max_prompt_tokens, context - 1);
+  impl->max_choices = std::min(kMaxChoices, scheduler_options.max_running + scheduler_options.max_queue);
   impl->created = static_cast<int64_t>(std::time(nullptr));
   impl->id_salt = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,11 +60,20 @@ struct ApiLimits {
   int64_t default_completion_tokens = 16;  // /v1/completions without max_tokens (OpenAI's default)
 };
 
+// Choices one request may ask for (prompts x n), as OpenAI's n <= 128.
+inline constexpr int64_t kMaxChoices = 128;
+
+// One /v1/completions prompt: text, or token ids.
+struct ApiPrompt {
+  std::string text;
+  std::optional<std::vector<int32_t>> ids;
+};
+
 struct ApiRequest {
   ApiKind kind = ApiKind::kCompletion;
   std::string model;
-  std::string prompt;                        // kCompletion: text, unless prompt_ids holds token ids
-  std::optional<std::vector<int32_t>> prompt_ids;  // kCompletion: the prompt as token ids
+  std::vector<ApiPrompt> prompts;            // kCompletion: one or more (each gets n choices)
+  int64_t n = 1;                             // choices per prompt (sampled with seeds seed, seed + 1, ...)
   std::vector<infer::ChatMessage> messages;  // kChat
   infer::SamplingOptions sampling;           // max_tokens, temperature, top_p/top_k, penalties, stop, logprobs
   std::optional<uint64_t> seed;              // absent: the server picks one per request
@@ -72,7 +82,8 @@ struct ApiRequest {
   bool echo = false;           // kCompletion: the prompt goes before the completion (and with logprobs, its scores)
 };
 
-// Parses a request body. Unknown fields are errors (as OpenAI's "Unrecognized request argument");
+// Parses a request body. Several prompts or n > 1 (at most kMaxChoices choices in all) need stream false;
+// best_of may only equal n (no candidates are ranked away). Unknown fields are errors (as OpenAI's "Unrecognized request argument");
 // accepted but ignored: user, metadata, store, service_tier, parallel_tool_calls and nulls.
 ApiResult<ApiRequest> parse_request(std::string_view body, ApiKind kind, const ApiLimits& limits);
 
@@ -109,6 +120,10 @@ struct CompletionResult {
 
 // The whole (non-streamed) response.
 std::string response_body(ApiKind kind, const ResponseMeta& meta, const CompletionResult& r);
+// Several choices (index = position in `choices`); usage counts n_prompt_tokens (each prompt once, however
+// many choices it has) and every choice's completion tokens.
+std::string response_body(ApiKind kind, const ResponseMeta& meta, std::span<const CompletionResult> choices,
+                          int64_t n_prompt_tokens);
 
 // SSE stream pieces, each one `data: {...}\n\n`. `include_usage` adds "usage": null to every chunk,
 // as OpenAI does when stream_options.include_usage is set.

@@ -81,18 +81,11 @@ class Parser {
   ApiLimits limits_;
   std::optional<int64_t> max_tokens_, max_completion_tokens_;
   bool have_prompt_ = false, have_stream_options_ = false, chat_logprobs_ = false, have_top_logprobs_ = false;
+  std::optional<int64_t> best_of_;
 };
 
-// A prompt: text, or token ids (OpenAI's array of integers); an array of several prompts is refused.
+// Prompts: a string, token ids (an array of integers), or an array of several of either.
 std::optional<ApiError> Parser::prompt(const json& v, ApiRequest& r) const {
-  if (v.is_string()) {
-    r.prompt = v.get<std::string>();
-    return std::nullopt;
-  }
-  if (v.is_array() && v.size() == 1 && v[0].is_string()) {
-    r.prompt = v[0].get<std::string>();
-    return std::nullopt;
-  }
   auto ids = [&](const json& a, const std::string& key) -> std::optional<ApiError> {
     std::vector<int32_t> out;
     out.reserve(a.size());
@@ -102,16 +95,28 @@ std::optional<ApiError> Parser::prompt(const json& v, ApiRequest& r) const {
       out.push_back(static_cast<int32_t>(id));
     }
     if (out.empty()) return bad(key, "is an empty array of token ids");
-    r.prompt_ids = std::move(out);
+    r.prompts.push_back({.ids = std::move(out)});
     return std::nullopt;
   };
-  if (v.is_array() && !v.empty() && v[0].is_number()) return ids(v, "prompt");
-  if (v.is_array() && v.size() == 1 && v[0].is_array()) return ids(v[0], "prompt[0]");
-  if (v.is_array() && v.size() > 1 && (v[0].is_string() || v[0].is_array()))
-    return bad("prompt", fmt::format("holds {} prompts; this server takes one per request", v.size()));
-  return bad("prompt",
-             fmt::format("must be a string, an array of one string, or token ids (an array of integers, or an array "
-                         "of one such array), got {}", show(v)));
+  const std::string expected = "a string, token ids (an array of integers), or an array of strings or of token-id arrays";
+  if (v.is_string()) {
+    r.prompts.push_back({.text = v.get<std::string>()});
+    return std::nullopt;
+  }
+  if (!v.is_array() || v.empty()) return bad("prompt", fmt::format("must be {}, got {}", expected, show(v)));
+  if (v[0].is_number()) return ids(v, "prompt");
+  if (static_cast<int64_t>(v.size()) > kMaxChoices)
+    return bad("prompt", fmt::format("holds {} prompts; this server takes at most {}", v.size(), kMaxChoices));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string key = fmt::format("prompt[{}]", i);
+    if (v[i].is_string()) r.prompts.push_back({.text = v[i].get<std::string>()});
+    else if (v[i].is_array()) {
+      if (auto e = ids(v[i], key)) return e;
+    } else {
+      return bad(key, fmt::format("must be a string or an array of token ids, got {}", show(v[i])));
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<ApiError> Parser::messages(const json& v, ApiRequest& r) const {
@@ -218,10 +223,11 @@ std::optional<ApiError> Parser::field(const std::string& key, const json& v, Api
     s.top_k = k < 0 ? 0 : k;  // -1 = off, as vLLM
     return std::nullopt;
   }
-  if (key == "n" || key == "best_of") {
+  if (key == "n") return integer(key, v, 1, kMaxChoices, r.n);
+  if (key == "best_of") {
     int64_t n = 0;
-    if (auto e = integer(key, v, 1, std::numeric_limits<int32_t>::max(), n)) return e;
-    if (n != 1) return bad(key, fmt::format("is {}; this server returns one choice per request (n = 1)", n));
+    if (auto e = integer(key, v, 1, kMaxChoices, n)) return e;
+    best_of_ = n;
     return std::nullopt;
   }
   if (key == "stop") return stop(v, r);
@@ -301,6 +307,17 @@ ApiResult<ApiRequest> Parser::parse(std::string_view body) {
   if (have_stream_options_ && !r.stream) return bad("stream_options", "is only allowed when 'stream' is true");
   if (kind_ == ApiKind::kChat) r.sampling.logprobs = chat_logprobs_;
   if (have_top_logprobs_ && !chat_logprobs_) return bad("top_logprobs", "is only allowed when 'logprobs' is true");
+  if (best_of_ && *best_of_ != r.n)
+    return bad("best_of", fmt::format("is {} but n is {}; this server ranks no extra candidates (best_of = n)",
+                                      *best_of_, r.n));
+  const int64_t n_prompts = kind_ == ApiKind::kChat ? 1 : static_cast<int64_t>(r.prompts.size());
+  if (n_prompts * r.n > kMaxChoices)
+    return bad("n", fmt::format("{} prompts x n = {} asks for {} choices; this server gives at most {} per request",
+                                n_prompts, r.n, n_prompts * r.n, kMaxChoices));
+  if (r.stream && n_prompts * r.n > 1)
+    return bad(n_prompts > 1 ? "prompt" : "n",
+               fmt::format("a stream carries one choice here: {} prompts x n = {} need \"stream\": false", n_prompts,
+                           r.n));
   if (max_completion_tokens_) r.sampling.max_tokens = *max_completion_tokens_;
   else if (max_tokens_) r.sampling.max_tokens = *max_tokens_;
   return r;

@@ -244,27 +244,38 @@ ApiError api_error(const Status& s) {
   }
 }
 
-std::string response_body(ApiKind kind, const ResponseMeta& meta, const CompletionResult& r) {
-  const char* finish = infer::finish_reason_name(r.finish);
-  ojson choice;
-  if (kind == ApiKind::kChat) {
-    choice = {{"index", 0},
-              {"message", {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}}},
-              {"logprobs", r.with_logprobs ? chat_logprobs(r.logprobs) : ojson(nullptr)},
-              {"finish_reason", finish}};
-  } else {
-    choice = {{"text", r.text},
-              {"index", 0},
-              {"logprobs", r.with_logprobs ? completion_logprobs(r.logprobs, r.text_offset, meta.top_logprobs) : ojson(nullptr)},
-              {"finish_reason", finish}};
+std::string response_body(ApiKind kind, const ResponseMeta& meta, std::span<const CompletionResult> choices,
+                          int64_t n_prompt_tokens) {
+  ojson list = ojson::array();
+  int64_t n_completion = 0;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const CompletionResult& r = choices[i];
+    const char* finish = infer::finish_reason_name(r.finish);
+    n_completion += r.n_completion_tokens;
+    if (kind == ApiKind::kChat) {
+      list.push_back({{"index", i},
+                      {"message", {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}}},
+                      {"logprobs", r.with_logprobs ? chat_logprobs(r.logprobs) : ojson(nullptr)},
+                      {"finish_reason", finish}});
+    } else {
+      list.push_back(
+          {{"text", r.text},
+           {"index", i},
+           {"logprobs", r.with_logprobs ? completion_logprobs(r.logprobs, r.text_offset, meta.top_logprobs) : ojson(nullptr)},
+           {"finish_reason", finish}});
+    }
   }
   ojson j = {{"id", meta.id},
              {"object", kind == ApiKind::kChat ? "chat.completion" : "text_completion"},
              {"created", meta.created},
              {"model", meta.model},
-             {"choices", ojson::array({choice})},
-             {"usage", usage(r.n_prompt_tokens, r.n_completion_tokens)}};
+             {"choices", std::move(list)},
+             {"usage", usage(n_prompt_tokens, n_completion)}};
   return dump(j);
+}
+
+std::string response_body(ApiKind kind, const ResponseMeta& meta, const CompletionResult& r) {
+  return response_body(kind, meta, std::span<const CompletionResult>(&r, 1), r.n_prompt_tokens);
 }
 
 std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage) {
