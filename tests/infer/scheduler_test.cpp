@@ -401,7 +401,7 @@ TEST(Scheduler, InvalidRequestsAreRejectedWithMessages) {
   expect_invalid({1, 299}, {}, "prompt id 299 at index 1");  // a padding row, not a tokenizer id
   expect_invalid({-1}, {}, "prompt id -1");
   expect_invalid(std::vector<int32_t>(kTinyMaxSeq, 'a'), {}, "no room in a context of 64");
-  expect_invalid({1}, {.max_tokens = 0}, "max_tokens 0");
+  expect_invalid({1}, {.max_tokens = -1}, "max_tokens -1 must be >= 0");
   expect_invalid({1}, {.top_p = 0.0f}, "top_p in (0, 1] (got 0)");
   expect_invalid({1}, {.temperature = -1.0f}, "temperature >= 0 (got -1)");
   auto scored = sched->submit({.prompt_ids = {1, 2}, .sampling = {}, .prompt_logprobs = true}, c.sink(0));
@@ -418,7 +418,7 @@ TEST(Scheduler, InvalidRequestsAreRejectedWithMessages) {
 // log-probability given the ones before it: the log-softmax (over the tokenizer's ids) of the logits a
 // whole-prompt forward gives, computed here in double, and the top-3 alternatives by logit. Its prompt is
 // prefilled in several chunks next to another sequence's decode steps; its completion equals that of the
-// same request without scoring.
+// same request without scoring; with max_tokens 0 it only scores (one final event, no token).
 TEST(Scheduler, PromptLogprobsScoreEveryPromptTokenAcrossChunks) {
   for (bool llama : {false, true}) {
     SCOPED_TRACE(llama ? "llama" : "gpt2");
@@ -434,8 +434,18 @@ TEST(Scheduler, PromptLogprobsScoreEveryPromptTokenAcrossChunks) {
     greedy.max_tokens = 4;
     ASSERT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = greedy, .prompt_logprobs = true}, c.sink(1)).ok());
     ASSERT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = greedy}, c.sink(2)).ok());
-    c.wait(3);
-    const Seen scored = c.get(1), plain = c.get(2);
+    SamplingOptions score_only = greedy;
+    score_only.max_tokens = 0;  // prefill only: the prompt's scores come with the final event
+    ASSERT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = score_only, .prompt_logprobs = true}, c.sink(3)).ok());
+    c.wait(4);
+    const Seen scored = c.get(1), plain = c.get(2), only = c.get(3);
+    EXPECT_TRUE(only.tokens.empty());
+    EXPECT_EQ(only.n_final, 1);
+    EXPECT_TRUE(only.last.error.ok()) << only.last.error.to_string();
+    EXPECT_EQ(only.last.finish, FinishReason::kLength);
+    ASSERT_EQ(only.prompt_logprobs.size(), scored.prompt_logprobs.size());
+    for (size_t k = 0; k < only.prompt_logprobs.size(); ++k)
+      EXPECT_EQ(only.prompt_logprobs[k].logprob, scored.prompt_logprobs[k].logprob) << k;
     EXPECT_EQ(c.get(0).n_prompt_logprob_events, 0);
     EXPECT_EQ(plain.n_prompt_logprob_events, 0);
     EXPECT_EQ(scored.n_prompt_logprob_events, 1);

@@ -499,6 +499,17 @@ TEST_F(Http, EchoScoresATokenIdPrompt) {
   EXPECT_TRUE(echoed["choices"][0]["logprobs"].is_null());
   EXPECT_EQ(echoed["usage"]["prompt_tokens"], prompt.size());
 
+  // max_tokens 0: only the prompt, scored the same (lm-evaluation-harness's older loglikelihood request).
+  const json only = post("/v1/completions", {{"model", "tiny"}, {"prompt", ids}, {"max_tokens", 0}, {"logprobs", kN},
+                                             {"echo", true}});
+  EXPECT_EQ(only["choices"][0]["text"], prompt);
+  EXPECT_EQ(only["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(only["usage"]["completion_tokens"], 0);
+  const json& olp = only["choices"][0]["logprobs"];
+  ASSERT_EQ(olp["tokens"].size(), prompt.size());
+  for (size_t k = 1; k < prompt.size(); ++k)
+    EXPECT_NEAR(olp["token_logprobs"][k].get<double>(), want["token_logprobs"][k].get<double>(), kLogprobTol) << k;
+
   const json bad = post("/v1/completions", {{"model", "tiny"}, {"prompt", {1, 256}}, {"max_tokens", 1}}, 400);
   EXPECT_EQ(bad["error"]["param"], "prompt");
   EXPECT_NE(bad["error"]["message"].get<std::string>().find("prompt token 256 (index 1) is not in the tokenizer's "

@@ -83,6 +83,10 @@ TEST(OpenAiParse, TokenIdPromptsSeveralPromptsNAndEcho) {
   EXPECT_EQ(*r.prompts[1].ids, (std::vector<int32_t>{1, 2}));
   EXPECT_FALSE(r.prompts[2].ids.has_value());
   EXPECT_EQ(r.n, 3);
+  r = parse_ok(R"({"model":"m","prompt":[1,2],"echo":true,"max_tokens":0})");  // score only
+  EXPECT_EQ(r.sampling.max_tokens, 0);
+  EXPECT_NE(parse_error(R"({"model":"m","prompt":"x","max_tokens":0})").message.find("only makes sense with"),
+            std::string::npos);
   r = parse_ok(R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":128})", ApiKind::kChat);
   EXPECT_EQ(r.n, 128);
   EXPECT_NE(parse_error(R"({"model":"m","prompt":[3,-4]})").message.find("got -4"), std::string::npos);

@@ -203,6 +203,11 @@ Status Scheduler::Impl::step() {
       run.n_prefilled = engine->cache().length(run.slot);
       if (run.prefilling()) return;  // more chunks to go; no row predicts a new token yet
       run.pos = run.n_prefilled;
+      if (run.r.req.sampling.max_tokens == 0) {  // prefill only: done, nothing sampled
+        run_step[static_cast<size_t>(k)] = SeqStep{.done = true, .finish = FinishReason::kLength};
+        run_sampled[static_cast<size_t>(k)] = 1;
+        return;
+      }
     } else {
       ++run.pos;  // next_token went in at pos
     }
@@ -347,7 +352,7 @@ Result<uint64_t> Scheduler::submit(ScheduledRequest request, StreamSink sink) {
   if (!sink) return invalid_argument("[infer.scheduler] submit without a sink");
   const auto n_prompt = static_cast<int64_t>(request.prompt_ids.size());
   ANVIL_RETURN_IF_ERROR(validate_request(request.prompt_ids, request.sampling,
-                                         static_cast<int64_t>(m.tok->vocab_size()), "infer.scheduler"));
+                                         static_cast<int64_t>(m.tok->vocab_size()), "infer.scheduler", 0));
   if (request.prompt_logprobs && !request.sampling.logprobs)
     return invalid_argument("[infer.scheduler] prompt_logprobs needs sampling.logprobs");
   if (n_prompt >= m.max_seq)

@@ -35,7 +35,8 @@ struct SchedulerOptions {
 
 struct ScheduledRequest {
   std::vector<int32_t> prompt_ids;  // already encoded (the caller applies any chat template); non-empty
-  SamplingOptions sampling;         // as for Generator (stop strings, stop ids, max_tokens, logprobs, seed)
+  SamplingOptions sampling;         // as for Generator (stop strings, stop ids, max_tokens, logprobs, seed);
+                                    // max_tokens 0: prefill only (the final event follows the prompt)
   // Also score the prompt (OpenAI's echo with logprobs): each prompt token after the first gets its
   // log-probability given the tokens before it, with sampling.top_logprobs alternatives (as a generated
   // token's). Needs sampling.logprobs. Every prefill row then computes logits, not only a chunk's last.

@@ -17,9 +17,11 @@ int32_t find_eos_id(const tok::Tokenizer& tokenizer) {
   return -1;
 }
 
-Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& opt, int64_t n_tok, const char* op) {
+Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& opt, int64_t n_tok, const char* op,
+                        int64_t min_tokens) {
   if (prompt.empty()) return invalid_argument("[{}] empty prompt", op);
-  if (opt.max_tokens <= 0) return invalid_argument("[{}] max_tokens {} must be > 0", op, opt.max_tokens);
+  if (opt.max_tokens < min_tokens)
+    return invalid_argument("[{}] max_tokens {} must be >= {}", op, opt.max_tokens, min_tokens);
   if (!(opt.temperature >= 0.0f) || !(opt.top_p > 0.0f && opt.top_p <= 1.0f) || opt.top_k < 0 ||
       !(opt.repetition_penalty > 0.0f) || !std::isfinite(opt.frequency_penalty) || !std::isfinite(opt.presence_penalty))
     return invalid_argument("[{}] need temperature >= 0 (got {}), top_p in (0, 1] (got {}), top_k >= 0 (got {}), "

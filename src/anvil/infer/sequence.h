@@ -25,10 +25,11 @@ const char* finish_reason_name(FinishReason r);  // "stop" | "length"
 // found in that order), or -1.
 int32_t find_eos_id(const tok::Tokenizer& tokenizer);
 
-// Checks a request before any work: non-empty prompt with ids in [0, n_tok), max_tokens > 0, sampling
-// values in range, top_logprobs in [0, kMaxTopLogprobs] and only with logprobs. `op` prefixes the
-// message (e.g. "infer.generate"). Does not check the prompt length.
-Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& opt, int64_t n_tok, const char* op);
+// Checks a request before any work: non-empty prompt with ids in [0, n_tok), max_tokens >= min_tokens,
+// sampling values in range, top_logprobs in [0, kMaxTopLogprobs] and only with logprobs. `op` prefixes
+// the message (e.g. "infer.generate"). Does not check the prompt length.
+Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& opt, int64_t n_tok, const char* op,
+                        int64_t min_tokens = 1);
 
 // What one sampled token did.
 struct SeqStep {

@@ -206,7 +206,7 @@ std::optional<ApiError> Parser::field(const std::string& key, const json& v, Api
   if (v.is_null()) return std::nullopt;
   if (key == "max_tokens" || (key == "max_completion_tokens" && chat)) {
     int64_t n = 0;
-    if (auto e = integer(key, v, 1, std::numeric_limits<int64_t>::max(), n)) return e;
+    if (auto e = integer(key, v, 0, std::numeric_limits<int64_t>::max(), n)) return e;
     if (n > limits_.max_tokens_limit)
       return bad(key, fmt::format("is {}, this server allows at most {}", n, limits_.max_tokens_limit));
     (key == "max_tokens" ? max_tokens_ : max_completion_tokens_) = n;
@@ -320,6 +320,9 @@ ApiResult<ApiRequest> Parser::parse(std::string_view body) {
                            r.n));
   if (max_completion_tokens_) r.sampling.max_tokens = *max_completion_tokens_;
   else if (max_tokens_) r.sampling.max_tokens = *max_tokens_;
+  if (r.sampling.max_tokens == 0 && !r.echo)  // echo + max_tokens 0: score the prompt, generate nothing
+    return bad(max_completion_tokens_ ? "max_completion_tokens" : "max_tokens",
+               "is 0, which only makes sense with \"echo\": true (scoring the prompt); generate at least 1 token");
   return r;
 }
 
