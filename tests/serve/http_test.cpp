@@ -520,7 +520,7 @@ TEST_F(Http, EchoScoresATokenIdPrompt) {
 
 // Several prompts with n choices each: choice prompt * n + s is what a lone request for that prompt with
 // seed + s gives, bit for bit (the scheduler batches them; batching changes nothing); usage counts each
-// prompt once. More choices than the server holds at once, or a bad id in one prompt, is a 400 naming it.
+// prompt once; streamed, each index's chunks add up to its choice. More choices than the server holds at once, or a bad id in one prompt, is a 400 naming it.
 TEST_F(Http, SeveralPromptsWithNChoicesEqualLoneRequests) {
   const std::vector<json> prompts = {"Once upon", json::array({72, 105}), "The cat"};
   const int n = 3;
@@ -541,6 +541,42 @@ TEST_F(Http, SeveralPromptsWithNChoicesEqualLoneRequests) {
     }
   }
   EXPECT_NE(all["choices"][0]["text"], all["choices"][1]["text"]);
+
+  // Streamed: each index's chunks add up to that choice (text and logprobs), each ends with its own
+  // finish chunk, then one usage chunk with the same totals and [DONE].
+  json sreq = req;
+  sreq["stream"] = true;
+  sreq["stream_options"] = {{"include_usage", true}};
+  auto sr = client_->Post("/v1/completions", sreq.dump(), "application/json");
+  ASSERT_TRUE(sr);
+  ASSERT_EQ(sr->status, 200) << sr->body;
+  bool done = false;
+  const size_t n_choices = prompts.size() * n;
+  std::vector<std::string> texts(n_choices);
+  std::vector<json> tokens(n_choices, json::array()), offsets(n_choices, json::array());
+  std::vector<int> finishes(n_choices, 0);
+  json usage;
+  for (const json& e : sse_events(sr->body, done)) {
+    if (!e["usage"].is_null()) usage = e["usage"];
+    for (const json& ch : e["choices"]) {
+      const size_t i = ch["index"];
+      ASSERT_LT(i, n_choices);
+      EXPECT_EQ(finishes[i], 0) << "a chunk for choice " << i << " after its finish";
+      texts[i] += ch["text"].get<std::string>();
+      if (!ch["finish_reason"].is_null()) ++finishes[i];
+      if (ch["logprobs"].is_null()) continue;
+      for (const json& t : ch["logprobs"]["tokens"]) tokens[i].push_back(t);
+      for (const json& t : ch["logprobs"]["text_offset"]) offsets[i].push_back(t);
+    }
+  }
+  EXPECT_TRUE(done);
+  for (size_t i = 0; i < n_choices; ++i) {
+    EXPECT_EQ(texts[i], all["choices"][i]["text"]) << i;
+    EXPECT_EQ(tokens[i], all["choices"][i]["logprobs"]["tokens"]) << i;
+    EXPECT_EQ(offsets[i], all["choices"][i]["logprobs"]["text_offset"]) << i;
+    EXPECT_EQ(finishes[i], 1) << i;
+  }
+  EXPECT_EQ(usage, all["usage"]);
   EXPECT_EQ(all["usage"]["prompt_tokens"], prompt_tokens);
   EXPECT_EQ(all["usage"]["completion_tokens"], prompts.size() * n * 12);
 

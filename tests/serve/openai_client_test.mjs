@@ -135,7 +135,7 @@ test('echo with token ids scores the prompt (lm-evaluation-harness loglikelihood
   assert.deepEqual(t.choices[0].logprobs, lp);
 });
 
-test('n choices and several prompts: one choice per (prompt, sample), index = prompt * n + sample', async () => {
+test('n choices and several prompts, whole and streamed: one choice per (prompt, sample), index = prompt * n + sample', async () => {
   const one = await client.completions.create({ model: 'tiny', prompt, max_tokens: 8, temperature: 1, seed: 11 });
   const c = await client.completions.create({ model: 'tiny', prompt: [prompt, 'Another one'], n: 3, max_tokens: 8,
                                              temperature: 1, seed: 11 });
@@ -150,6 +150,17 @@ test('n choices and several prompts: one choice per (prompt, sample), index = pr
                                                      n: 2, max_tokens: 4, temperature: 0 });
   assert.equal(chat.choices.length, 2);
   assert.equal(chat.choices[0].message.content, chat.choices[1].message.content);  // greedy: the same twice
+  // Streamed: the chunks of each index add up to that choice; each index gets its finish_reason.
+  const stream = await client.completions.create({ model: 'tiny', prompt: [prompt, 'Another one'], n: 3,
+                                                  max_tokens: 8, temperature: 1, seed: 11, stream: true });
+  const texts = Array(6).fill(''), finishes = Array(6).fill(null);
+  for await (const chunk of stream)
+    for (const ch of chunk.choices) {
+      texts[ch.index] += ch.text;
+      if (ch.finish_reason) finishes[ch.index] = ch.finish_reason;
+    }
+  assert.deepEqual(texts, c.choices.map((x) => x.text));
+  assert.deepEqual(finishes, Array(6).fill('length'));
 });
 
 // Descending, as OpenAI lists top_logprobs.
@@ -238,7 +249,7 @@ test('wrong types and out-of-range values are 400s naming the field', async () =
     [{ max_tokens: -1 }, 'max_tokens'], [{ max_tokens: 1.5 }, 'max_tokens'], [{ max_tokens: 1e9 }, 'max_tokens'],
     [{ stop: 7 }, 'stop'], [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'], [{ stream: 'yes' }, 'stream'],
     [{ presence_penalty: 3 }, 'presence_penalty'], [{ seed: 'abc' }, 'seed'], [{ prompt: 42 }, 'prompt'],
-    [{ n: 2, stream: true }, 'n'], [{ n: 129 }, 'n'], [{ logprobs: 6 }, 'logprobs'], [{ logprobs: true }, 'logprobs'], [{ frobnicate: true }, 'frobnicate'],
+    [{ n: 129 }, 'n'], [{ logprobs: 6 }, 'logprobs'], [{ logprobs: true }, 'logprobs'], [{ frobnicate: true }, 'frobnicate'],
   ];
   for (const [extra, param] of cases)
     await expectError(await h.postJson(server.url, '/v1/completions', { ...base, ...extra }, auth), 400, param);

@@ -92,8 +92,7 @@ TEST(OpenAiParse, TokenIdPromptsSeveralPromptsNAndEcho) {
   EXPECT_NE(parse_error(R"({"model":"m","prompt":[3,-4]})").message.find("got -4"), std::string::npos);
   EXPECT_NE(parse_error(R"({"model":"m","prompt":["a","b"],"n":65})").message.find("asks for 130 choices"),
             std::string::npos);
-  EXPECT_NE(parse_error(R"({"model":"m","prompt":"a","n":2,"stream":true})").message.find("a stream carries one"),
-            std::string::npos);
+  EXPECT_EQ(parse_ok(R"({"model":"m","prompt":["a","b"],"n":2,"stream":true})").n, 2);
 }
 
 TEST(OpenAiParse, ChatTopLogprobs) {
@@ -143,8 +142,6 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":3,"prompt":"x"})", "model"},
       {R"({"model":"m"})", "prompt"},
       {R"({"model":"m","prompt":["a",3]})", "prompt[1]"},
-      {R"({"model":"m","prompt":["a","b"],"stream":true})", "prompt"},
-      {R"({"model":"m","prompt":"x","n":2,"stream":true})", "n"},
       {R"({"model":"m","prompt":["x","y"],"n":100})", "n"},
       {R"({"model":"m","prompt":"x","n":129})", "n"},
       {R"({"model":"m","prompt":"x","n":2,"best_of":3})", "best_of"},
@@ -341,7 +338,9 @@ TEST(OpenAiJson, FastTextChunkEqualsTheJsonReference) {
       t.top.push_back({.token = texts[(i + k + 1) % texts.size()], .logprob = values[(i + k) % values.size()]});
     lps.push_back(std::move(t));
   }
-  const std::vector<TokenLogprob> no_top = {{"a", -0.25f}, {"\xe2\x82", -1.5f}, {"\"", -0.0f}};
+  // The first entry as an echoed prompt's first token (null logprob).
+  const std::vector<TokenLogprob> no_top = {
+      {.token = "O", .unscored = true}, {"a", -0.25f}, {"\xe2\x82", -1.5f}, {"\"", -0.0f}};
   int n_checked = 0;
   for (const ApiKind kind : {ApiKind::kCompletion, ApiKind::kChat})
     for (const std::string& id : {std::string("cmpl-1"), std::string("id \"q\" \\ \x01")})
@@ -349,15 +348,17 @@ TEST(OpenAiJson, FastTextChunkEqualsTheJsonReference) {
         for (const bool usage : {false, true})
           for (const std::vector<TokenLogprob>* lp : {static_cast<const std::vector<TokenLogprob>*>(nullptr),
                                                       &no_top, &static_cast<const std::vector<TokenLogprob>&>(lps)})
-            for (const std::string& text : texts) {
-              const ResponseMeta meta{.id = id, .model = "m\xc3\xa9\t", .created = 1764385200123, .top_logprobs = n_top};
-              const size_t offset = 12345678901ULL;
-              EXPECT_EQ(sse_text_chunk(kind, meta, text, lp, offset, usage),
-                        sse_text_chunk_reference(kind, meta, text, lp, offset, usage))
-                  << "kind " << static_cast<int>(kind) << " text '" << text << "'";
-              ++n_checked;
-            }
-  EXPECT_EQ(n_checked, 2 * 2 * 2 * 2 * 3 * static_cast<int>(texts.size()));
+            for (const std::string& text : texts)
+              for (const int64_t index : {0, 17}) {
+                const ResponseMeta meta{.id = id, .model = "m\xc3\xa9\t", .created = 1764385200123,
+                                        .top_logprobs = n_top};
+                const size_t offset = 12345678901ULL;
+                EXPECT_EQ(sse_text_chunk(kind, meta, text, lp, offset, usage, index),
+                          sse_text_chunk_reference(kind, meta, text, lp, offset, usage, index))
+                    << "kind " << static_cast<int>(kind) << " text '" << text << "' index " << index;
+                ++n_checked;
+              }
+  EXPECT_EQ(n_checked, 2 * 2 * 2 * 2 * 3 * static_cast<int>(texts.size()) * 2);
   // Appending keeps what the buffer held.
   std::string out = "keep";
   append_sse_text_chunk(out, ApiKind::kChat, {.id = "x", .model = "m"}, "hi", nullptr, 0, false);

@@ -38,6 +38,14 @@ struct Choice {
   double last_token_s = 0.0;
   infer::StreamEvent final_event;
   CompletionResult out;  // whole responses: the text and logprobs so far
+  // Streams: this provide() call's text and logprobs (buffers kept, so a streamed token costs no
+  // allocations), and the next token's logprobs.text_offset. The offset advances by token bytes, not by
+  // the text sent (a token that ends a character mid-way sends its text later), so the offsets equal the
+  // whole response's.
+  std::string chunk_text;
+  std::vector<TokenLogprob> chunk_lps;
+  size_t lp_offset = 0;
+  bool finish_sent = false;
 };
 
 // State of one generation request, shared by its handler, its content provider and its releaser (all on
@@ -53,20 +61,17 @@ struct Generation {
   // and logprobs' text_offset counts from the prompt's start rather than its end.
   bool echo = false;
   std::vector<PromptText> prompts;
-  std::vector<Choice> choices;  // a stream has exactly one
+  std::vector<Choice> choices;  // index = prompt * n + sample
+  int64_t n = 1;                // choices per prompt
   size_t n_finished = 0;
   double submitted_s = 0.0;
   std::shared_ptr<EventChannel> channel = std::make_shared<EventChannel>();
 
-  bool role_sent = false, ended = false;
-  // provide()'s buffers, kept between calls so a streamed token costs no allocations.
-  std::string out_buf, text_buf;
+  bool role_sent = false, ended = false, stream_done = false;
+  // provide()'s buffers, kept between calls.
+  std::string out_buf;
   std::vector<TimedEvent> event_buf;
-  std::vector<TokenLogprob> lp_buf;
   size_t streamed_bytes = 0;
-  // Streams: the next token's logprobs.text_offset. It advances by token bytes, not by the text sent (a
-  // token that ends a character mid-way sends its text later), so the offsets equal the whole response's.
-  size_t lp_offset = 0;
   // Streams: the connection's four-tuple, and its socket once looked up (the first time a wait for tokens
   // outlasts kPeerCheckInterval; -1 when not found), so a client that leaves is noticed without a write.
   httplib::Request peer_key;
@@ -146,18 +151,20 @@ struct Generation {
     end(499);
   }
 
-  // SSE provider (one choice): one call per batch of events; false ends the response (client gone).
+  // SSE provider: one call per batch of events, each choice's part of it one chunk (in index order);
+  // false ends the response (client gone).
   bool provide(httplib::DataSink& sink) {
-    Choice& c = choices[0];
-    if (c.finished) return false;  // not reached: the stream ended with sink.done()
+    if (stream_done) return false;  // not reached: the stream ended with sink.done()
     std::string& out = out_buf;
     out.clear();
-    if (kind == ApiKind::kChat && !role_sent) out += sse_role_chunk(meta, include_usage);
+    if (kind == ApiKind::kChat && !role_sent)
+      for (size_t i = 0; i < choices.size(); ++i) out += sse_role_chunk(meta, include_usage, static_cast<int64_t>(i));
     role_sent = true;
     // Tokens go out as they come until some text has (time to first token: a first token may complete no
-    // character yet); later chunks carry stream_interval tokens. While waiting (queued, a slow model, a
-    // long interval), check now and then that the client is still there.
-    const size_t want = streamed_bytes > 0 ? static_cast<size_t>(server->opt.stream_interval) : 1;
+    // character yet); later chunks carry stream_interval tokens per running choice. While waiting (queued,
+    // a slow model, a long interval), check now and then that the client is still there.
+    const size_t want =
+        streamed_bytes > 0 ? static_cast<size_t>(server->opt.stream_interval) * (choices.size() - n_finished) : 1;
     while (!channel->pop_all_for(event_buf, kPeerCheckInterval, want)) {
       if (!peer) peer = find_connection_socket(peer_key);
       if (*peer >= 0 && peer_gone(*peer)) {
@@ -165,35 +172,49 @@ struct Generation {
         return false;
       }
     }
-    std::string& text = text_buf;
-    std::vector<TokenLogprob>& lps = lp_buf;
-    text.clear();
-    lps.clear();
-    for (const TimedEvent& te : event_buf)
-      if (consume(te, c, text, lps)) break;
-    if (!text.empty() || !lps.empty()) {
-      append_sse_text_chunk(out, kind, meta, text, logprobs ? &lps : nullptr, lp_offset, include_usage);
-      streamed_bytes += text.size();
-      for (const TokenLogprob& lp : lps) lp_offset += lp.token.size();
+    for (Choice& c : choices) c.chunk_text.clear(), c.chunk_lps.clear();
+    const Choice* failed = nullptr;
+    for (const TimedEvent& te : event_buf) {
+      Choice& c = choice_of(te.event.request_id);
+      if (consume(te, c, c.chunk_text, c.chunk_lps) && !c.final_event.error.ok() && !failed) failed = &c;
+    }
+    for (size_t i = 0; i < choices.size(); ++i) {
+      Choice& c = choices[i];
+      const auto index = static_cast<int64_t>(i);
+      if (!c.chunk_text.empty() || !c.chunk_lps.empty()) {
+        append_sse_text_chunk(out, kind, meta, c.chunk_text, logprobs ? &c.chunk_lps : nullptr, c.lp_offset,
+                              include_usage, index);
+        streamed_bytes += c.chunk_text.size();
+        for (const TokenLogprob& lp : c.chunk_lps) c.lp_offset += lp.token.size();
+      }
+      if (c.finished && c.final_event.error.ok() && !c.finish_sent) {
+        out += sse_finish_chunk(kind, meta, c.final_event.finish, include_usage, index);
+        c.finish_sent = true;
+      }
     }
     int status = 200;
-    if (c.finished) {
-      const infer::StreamEvent& fin = c.final_event;
-      if (!fin.error.ok()) {
-        const ApiError err = api_error(fin.error);
-        status = err.http_status;
-        out += sse_error_chunk(err);
-      } else {
-        out += sse_finish_chunk(kind, meta, fin.finish, include_usage);
-        if (include_usage) out += sse_usage_chunk(kind, meta, fin.n_prompt_tokens, fin.n_tokens);
+    if (failed) {  // the stream ends with the error; the other choices stop
+      channel->close();
+      for (const Choice& c : choices)
+        if (!c.finished) server->sched.cancel(c.request_id);
+      const ApiError err = api_error(failed->final_event.error);
+      status = err.http_status;
+      out += sse_error_chunk(err);
+    } else if (finished() && include_usage) {
+      int64_t n_prompt = 0, n_completion = 0;
+      for (size_t i = 0; i < choices.size(); ++i) {
+        if (i % static_cast<size_t>(n) == 0) n_prompt += choices[i].final_event.n_prompt_tokens;  // each prompt once
+        n_completion += choices[i].final_event.n_tokens;
       }
-      out += kSseDone;
+      out += sse_usage_chunk(kind, meta, n_prompt, n_completion);
     }
+    stream_done = failed || finished();
+    if (stream_done) out += kSseDone;
     if (!out.empty() && !sink.write(out.data(), out.size())) {
       abandon();
       return false;
     }
-    if (c.finished) {
+    if (stream_done) {
       sink.done();
       end(status);
     }
@@ -311,7 +332,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
   g->include_usage = r.include_usage;
   g->logprobs = r.sampling.logprobs;
   g->echo = r.echo;
-  g->lp_offset = g->echo ? 0 : prompts[0].text.size();
+  g->n = r.n;
   g->prompts = std::move(prompts);
   g->submitted_s = wall_seconds();
   // Choice index = prompt * n + sample; sample s is seeded seed + s, so choice 0 of a prompt is what the
@@ -331,7 +352,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
         if (e.http_status == 400) e.param = chat ? "messages" : "prompt";
         return fail(e);
       }
-      g->choices.push_back({.prompt = p, .request_id = *id});
+      g->choices.push_back({.prompt = p, .request_id = *id, .lp_offset = r.echo ? 0 : g->prompts[p].text.size()});
     }
   }
   for (uint64_t id : g->request_ids()) track_request(id);
@@ -344,7 +365,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
     res.set_chunked_content_provider(
         "text/event-stream", [g](size_t, httplib::DataSink& sink) { return g->provide(sink); },
         [g](bool) {
-          if (!g->finished()) g->abandon();  // never reached its end: the client or the connection failed
+          if (!g->stream_done) g->abandon();  // never reached its end: the client or the connection failed
         });
     return;
   }
@@ -403,7 +424,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
     out.finish = c.final_event.finish;
     out.n_prompt_tokens = c.final_event.n_prompt_tokens;
     out.n_completion_tokens = c.final_event.n_tokens;
-    if (i % static_cast<size_t>(r.n) == 0) n_prompt_tokens += out.n_prompt_tokens;  // each prompt once
+    if (i % static_cast<size_t>(g->n) == 0) n_prompt_tokens += out.n_prompt_tokens;  // each prompt once
     outs.push_back(std::move(out));
   }
   res.set_content(response_body(kind, g->meta, outs, n_prompt_tokens), "application/json");

@@ -82,8 +82,8 @@ struct ApiRequest {
   bool echo = false;           // kCompletion: the prompt goes before the completion (and with logprobs, its scores)
 };
 
-// Parses a request body. Several prompts or n > 1 (at most kMaxChoices choices in all) need stream false;
-// best_of may only equal n (no candidates are ranked away). Unknown fields are errors (as OpenAI's "Unrecognized request argument");
+// Parses a request body. Several prompts and n > 1 give at most kMaxChoices choices in all; best_of may
+// only equal n (no candidates are ranked away). Unknown fields are errors (as OpenAI's "Unrecognized request argument");
 // accepted but ignored: user, metadata, store, service_tier, parallel_tool_calls and nulls.
 ApiResult<ApiRequest> parse_request(std::string_view body, ApiKind kind, const ApiLimits& limits);
 
@@ -126,21 +126,25 @@ std::string response_body(ApiKind kind, const ResponseMeta& meta, std::span<cons
                           int64_t n_prompt_tokens);
 
 // SSE stream pieces, each one `data: {...}\n\n`. `include_usage` adds "usage": null to every chunk,
-// as OpenAI does when stream_options.include_usage is set.
-std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage);  // chat only: delta {role, content ""}
+// as OpenAI does when stream_options.include_usage is set; `index` is the choice's.
+std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage,
+                           int64_t index = 0);  // chat only: delta {role, content ""}
 // A text delta; `logprobs` (with `text_offset` = where its first token starts: the bytes of the tokens
 // before it, counted from the prompt's end, or from its start with echo) when asked.
 // The per-token hot path: written straight into `out` (appended; reuse its capacity), byte for byte what
 // sse_text_chunk_reference's nlohmann::ordered_json dump gives (openai_test checks it on awkward strings
 // and numbers); completions' top_logprobs objects are built by the reference.
 void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& meta, std::string_view text,
-                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage);
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage,
+                           int64_t index = 0);
 std::string sse_text_chunk(ApiKind kind, const ResponseMeta& meta, std::string_view text,
-                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage);
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage,
+                           int64_t index = 0);
 std::string sse_text_chunk_reference(ApiKind kind, const ResponseMeta& meta, std::string_view text,
                                      const std::vector<TokenLogprob>* logprobs, size_t text_offset,
-                                     bool include_usage);
-std::string sse_finish_chunk(ApiKind kind, const ResponseMeta& meta, infer::FinishReason finish, bool include_usage);
+                                     bool include_usage, int64_t index = 0);
+std::string sse_finish_chunk(ApiKind kind, const ResponseMeta& meta, infer::FinishReason finish, bool include_usage,
+                             int64_t index = 0);
 std::string sse_usage_chunk(ApiKind kind, const ResponseMeta& meta, int64_t n_prompt, int64_t n_completion);
 std::string sse_error_chunk(const ApiError& e);
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";

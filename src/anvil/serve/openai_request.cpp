@@ -314,10 +314,6 @@ ApiResult<ApiRequest> Parser::parse(std::string_view body) {
   if (n_prompts * r.n > kMaxChoices)
     return bad("n", fmt::format("{} prompts x n = {} asks for {} choices; this server gives at most {} per request",
                                 n_prompts, r.n, n_prompts * r.n, kMaxChoices));
-  if (r.stream && n_prompts * r.n > 1)
-    return bad(n_prompts > 1 ? "prompt" : "n",
-               fmt::format("a stream carries one choice here: {} prompts x n = {} need \"stream\": false", n_prompts,
-                           r.n));
   if (max_completion_tokens_) r.sampling.max_tokens = *max_completion_tokens_;
   else if (max_tokens_) r.sampling.max_tokens = *max_tokens_;
   if (r.sampling.max_tokens == 0 && !r.echo)  // echo + max_tokens 0: score the prompt, generate nothing

@@ -278,9 +278,9 @@ std::string response_body(ApiKind kind, const ResponseMeta& meta, const Completi
   return response_body(kind, meta, std::span<const CompletionResult>(&r, 1), r.n_prompt_tokens);
 }
 
-std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage) {
+std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage, int64_t index) {
   ojson j = chunk_head(ApiKind::kChat, meta);
-  j["choices"] = ojson::array({{{"index", 0},
+  j["choices"] = ojson::array({{{"index", index},
                                 {"delta", {{"role", "assistant"}, {"content", ""}}},
                                 {"logprobs", nullptr},
                                 {"finish_reason", nullptr}}});
@@ -289,9 +289,10 @@ std::string sse_role_chunk(const ResponseMeta& meta, bool include_usage) {
 }
 
 void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& meta, std::string_view text,
-                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage) {
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage,
+                           int64_t index) {
   if (logprobs && kind == ApiKind::kCompletion && meta.top_logprobs > 0) {  // {token: logprob} objects
-    out += sse_text_chunk_reference(kind, meta, text, logprobs, text_offset, include_usage);
+    out += sse_text_chunk_reference(kind, meta, text, logprobs, text_offset, include_usage, index);
     return;
   }
   const bool chat = kind == ApiKind::kChat;
@@ -302,7 +303,9 @@ void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& m
   out += ",\"model\":";
   append_json_string(out, meta.model);
   if (chat) {
-    out += ",\"choices\":[{\"index\":0,\"delta\":{\"content\":";
+    out += ",\"choices\":[{\"index\":";
+    append_json_int(out, index);
+    out += ",\"delta\":{\"content\":";
     append_json_string(out, text);
     out += "},\"logprobs\":";
     if (logprobs) append_chat_logprobs(out, *logprobs);
@@ -310,7 +313,9 @@ void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& m
   } else {
     out += ",\"choices\":[{\"text\":";
     append_json_string(out, text);
-    out += ",\"index\":0,\"logprobs\":";
+    out += ",\"index\":";
+    append_json_int(out, index);
+    out += ",\"logprobs\":";
     if (logprobs) append_completion_logprobs(out, *logprobs, text_offset);
     else out += "null";
   }
@@ -320,25 +325,26 @@ void append_sse_text_chunk(std::string& out, ApiKind kind, const ResponseMeta& m
 }
 
 std::string sse_text_chunk(ApiKind kind, const ResponseMeta& meta, std::string_view text,
-                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage) {
+                           const std::vector<TokenLogprob>* logprobs, size_t text_offset, bool include_usage,
+                           int64_t index) {
   std::string out;
-  append_sse_text_chunk(out, kind, meta, text, logprobs, text_offset, include_usage);
+  append_sse_text_chunk(out, kind, meta, text, logprobs, text_offset, include_usage, index);
   return out;
 }
 
 std::string sse_text_chunk_reference(ApiKind kind, const ResponseMeta& meta, std::string_view text,
                                      const std::vector<TokenLogprob>* logprobs, size_t text_offset,
-                                     bool include_usage) {
+                                     bool include_usage, int64_t index) {
   ojson j = chunk_head(kind, meta);
   ojson choice;
   if (kind == ApiKind::kChat) {
-    choice = {{"index", 0},
+    choice = {{"index", index},
               {"delta", {{"content", text}}},
               {"logprobs", logprobs ? chat_logprobs(*logprobs) : ojson(nullptr)},
               {"finish_reason", nullptr}};
   } else {
     choice = {{"text", text},
-              {"index", 0},
+              {"index", index},
               {"logprobs", logprobs ? completion_logprobs(*logprobs, text_offset, meta.top_logprobs) : ojson(nullptr)},
               {"finish_reason", nullptr}};
   }
@@ -347,13 +353,15 @@ std::string sse_text_chunk_reference(ApiKind kind, const ResponseMeta& meta, std
   return sse(j);
 }
 
-std::string sse_finish_chunk(ApiKind kind, const ResponseMeta& meta, infer::FinishReason finish, bool include_usage) {
+std::string sse_finish_chunk(ApiKind kind, const ResponseMeta& meta, infer::FinishReason finish, bool include_usage,
+                             int64_t index) {
   ojson j = chunk_head(kind, meta);
   const char* reason = infer::finish_reason_name(finish);
   if (kind == ApiKind::kChat)
-    j["choices"] = ojson::array({{{"index", 0}, {"delta", ojson::object()}, {"logprobs", nullptr}, {"finish_reason", reason}}});
+    j["choices"] =
+        ojson::array({{{"index", index}, {"delta", ojson::object()}, {"logprobs", nullptr}, {"finish_reason", reason}}});
   else
-    j["choices"] = ojson::array({{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", reason}}});
+    j["choices"] = ojson::array({{{"text", ""}, {"index", index}, {"logprobs", nullptr}, {"finish_reason", reason}}});
   if (include_usage) j["usage"] = nullptr;
   return sse(j);
 }
