@@ -1,7 +1,7 @@
 // `anvil serve --grpc-port 0`: the gRPC front end of the real binary, next to HTTP over the same
 // scheduler. @grpc/grpc-js + @grpc/proto-loader read proto/anvil/v1/inference.proto; Health answers,
-// a greedy Generate stream equals the greedy /v1/completions text for the same prompt, the API key
-// guards Generate, and SIGTERM drains both front ends and exits 0.
+// a greedy Generate stream equals the greedy /v1/completions text for the same prompt, a token-id prompt's
+// scores equal HTTP echo's, the API key guards Generate, and SIGTERM drains both front ends and exits 0.
 //   node grpc_serve_test.mjs ANVIL_BINARY WORK_DIR
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -21,10 +21,12 @@ after(() => { for (const s of servers) s.proc.kill('SIGKILL'); });
 
 function collect(client, request, md) {
   return new Promise((resolve) => {
-    const out = { text: '', finish_reason: null, usage: null, code: 0 };
+    const out = { text: '', finish_reason: null, usage: null, code: 0, prompt: null, n_messages: 0 };
     const call = client.Generate(request, md);
     call.on('data', (m) => {
       out.text += m.text;
+      ++out.n_messages;
+      if (m.prompt) { assert.equal(out.prompt, null, 'prompt scores twice'); out.prompt = m.prompt; }
       if (m.finish_reason !== 'FINISH_REASON_UNSPECIFIED') { out.finish_reason = m.finish_reason; out.usage = m.usage; }
     });
     call.on('error', (e) => resolve({ ...out, code: e.code }));
@@ -55,6 +57,24 @@ test('gRPC and HTTP serve the same model from one process', async () => {
                                    { Authorization: 'Bearer k1' });
   assert.equal(viaHttp.status, 200, viaHttp.body);
   assert.equal(viaGrpc.text, JSON.parse(viaHttp.body).choices[0].text);
+
+  // Token ids and prompt scores (max_tokens 0: score only) equal HTTP's echo of the same prompt.
+  const ids = [84, 104, 101, 32, 99, 97, 116];  // "The cat" byte by byte
+  const scored = await collect(client, { prompt_ids: { ids }, max_tokens: 0, logprobs: true, top_logprobs: 2,
+                                         prompt_logprobs: true }, md);
+  assert.equal(scored.code, 0);
+  assert.equal(scored.usage.completion_tokens, 0);
+  assert.deepEqual(scored.prompt.token_ids, ids.slice(1));
+  assert.equal(scored.prompt.top_logprobs.length, ids.length - 1);
+  const echo = await h.postJson(s.url, '/v1/completions', { model: 'tiny', prompt: ids, max_tokens: 0, logprobs: 2,
+                                                            echo: true }, { Authorization: 'Bearer k1' });
+  assert.equal(echo.status, 200, echo.body);
+  const lp = JSON.parse(echo.body).choices[0].logprobs;
+  scored.prompt.logprobs.forEach((v, k) => assert.ok(Math.abs(v - lp.token_logprobs[k + 1]) < 1e-6, `${k}: ${v}`));
+  const unscored = await collect(client, { prompt_ids: { ids }, max_tokens: 0, prompt_logprobs: true }, md);
+  assert.equal(unscored.code, grpc.status.INVALID_ARGUMENT);  // prompt_logprobs needs logprobs
+  const outside = await collect(client, { prompt_ids: { ids: [1, 1 << 30] }, max_tokens: 1 }, md);
+  assert.equal(outside.code, grpc.status.INVALID_ARGUMENT);
 
   const denied = await collect(client, { prompt: 'x', max_tokens: 2 }, new grpc.Metadata());
   assert.equal(denied.code, grpc.status.UNAUTHENTICATED);

@@ -248,7 +248,11 @@ TEST(GrpcServer, BadArgumentsAreInvalidArgumentNamingTheField) {
       {[](auto& r) { r.set_top_logprobs(21); }, "top_logprobs"},
       {[](auto& r) { r.set_top_logprobs(-1); }, "top_logprobs"},
       {[](auto& r) { r.set_logprobs(false), r.set_top_logprobs(3); }, "top_logprobs"},
-      {[](auto& r) { r.clear_prompt(); }, "prompt or chat"},
+      {[](auto& r) { r.clear_prompt(); }, "prompt, chat or prompt_ids"},
+      {[](auto& r) { r.mutable_prompt_ids(); }, "prompt_ids"},
+      {[](auto& r) { r.mutable_prompt_ids()->add_ids(300); }, "prompt id 300 at index 0"},
+      {[](auto& r) { r.set_logprobs(false), r.set_prompt_logprobs(true); }, "prompt_logprobs"},
+      {[](auto& r) { r.set_prompt_logprobs(true), r.set_max_tokens(-1); }, "max_tokens"},
       {[](auto& r) { r.mutable_chat(); }, "chat.messages"},
       {[](auto& r) {
          auto* m = r.mutable_chat()->add_messages();

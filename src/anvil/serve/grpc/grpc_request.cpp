@@ -28,8 +28,12 @@ Result<infer::ScheduledRequest> to_scheduled_request(const v1::GenerateRequest& 
 
   infer::ScheduledRequest out;
   infer::SamplingOptions& s = out.sampling;
+  out.prompt_logprobs = req.prompt_logprobs();
+  if (out.prompt_logprobs && !req.logprobs()) return bad_field("prompt_logprobs", "needs logprobs = true");
   if (req.has_max_tokens()) {
-    if (req.max_tokens() < 1) return bad_field("max_tokens", fmt::format("must be >= 1, got {}", req.max_tokens()));
+    const int min_tokens = out.prompt_logprobs ? 0 : 1;  // 0: score the prompt only
+    if (req.max_tokens() < min_tokens)
+      return bad_field("max_tokens", fmt::format("must be >= {}, got {}", min_tokens, req.max_tokens()));
     s.max_tokens = req.max_tokens();
   }
   if (req.has_temperature()) {
@@ -75,6 +79,11 @@ Result<infer::ScheduledRequest> to_scheduled_request(const v1::GenerateRequest& 
   }
   s.ignore_eos = req.ignore_eos();
 
+  if (req.input_case() == v1::GenerateRequest::kPromptIds) {  // ids: range-checked by the scheduler's submit
+    if (req.prompt_ids().ids().empty()) return bad_field("prompt_ids", "is empty");
+    out.prompt_ids.assign(req.prompt_ids().ids().begin(), req.prompt_ids().ids().end());
+    return out;
+  }
   std::string prompt;
   switch (req.input_case()) {
     case v1::GenerateRequest::kPrompt:
@@ -93,8 +102,10 @@ Result<infer::ScheduledRequest> to_scheduled_request(const v1::GenerateRequest& 
         if (std::find(s.stop.begin(), s.stop.end(), stop) == s.stop.end()) s.stop.push_back(stop);
       break;
     }
+    case v1::GenerateRequest::kPromptIds:
+      break;  // handled above
     case v1::GenerateRequest::INPUT_NOT_SET:
-      return invalid_argument("{} one of prompt or chat is required", kOp);
+      return invalid_argument("{} one of prompt, chat or prompt_ids is required", kOp);
   }
   const bool chat = req.input_case() == v1::GenerateRequest::kChat;
   const std::vector<uint32_t> ids =

@@ -147,6 +147,20 @@ class GenerateReactor : public ::grpc::ServerWriteReactor<v1::GenerateResponse> 
   // On the scheduler thread, under link_->mu. Returns false when the client is gone.
   bool on_event_locked(const infer::StreamEvent& ev) {
     on_token_timing(ev);
+    if (!ev.prompt_logprobs.empty()) {
+      v1::PromptScores* p = pending_.mutable_prompt();
+      for (const infer::SampledToken& t : ev.prompt_logprobs) {
+        p->add_token_ids(t.id);
+        p->add_logprobs(t.logprob);
+        if (!top_logprobs_) continue;
+        v1::TopLogprobs* top = p->add_top_logprobs();
+        for (const infer::TopLogprob& alt : t.top) {
+          top->add_token_ids(alt.id);
+          top->add_logprobs(alt.logprob);
+        }
+      }
+      has_pending_ = true;
+    }
     if (ev.token >= 0) {
       pending_.add_token_ids(ev.token);
       if (logprobs_) pending_.add_logprobs(ev.logprob);
