@@ -1,5 +1,5 @@
 // Sampler: greedy, temperature, top-k and top-p masks (exact, against a brute-force full-sort reference on
-// small and >64-token vocabularies), the three penalties, seeded determinism, the empirical distribution of
+// small and >64-token vocabularies), the three penalties, logit_bias, seeded determinism, the empirical distribution of
 // many draws, logprobs of the raw logits (finite far below the best), and top_logprobs (the N largest raw
 // log-probabilities, against
 // a double-precision full-sort reference; ties by id; none for N = 0; request bounds).
@@ -178,6 +178,47 @@ TEST(Sampler, Penalties) {
     s.distribution(l.data(), p.data());
     EXPECT_EQ(l, (std::vector<float>{1.0f, 1.0f, 1.0f, 1.0f}));
   }
+}
+
+// logit_bias: added after the penalties, before temperature and greedy; +100 forces a token, -100 bans
+// one; the chosen token's logprob stays that of the raw logits; bad entries are refused.
+TEST(Sampler, LogitBias) {
+  const std::vector<float> logits = {1.0f, 3.0f, 0.5f, 2.0f};
+  {
+    Sampler s({.temperature = 0.0f, .repetition_penalty = 2.0f, .logit_bias = {{1, -1.5f}, {2, 0.25f}}}, 4);
+    const std::vector<int32_t> prompt = {1};
+    s.reset(prompt);
+    std::vector<float> l = logits, p(4);
+    s.distribution(l.data(), p.data());
+    EXPECT_EQ(l, (std::vector<float>{1.0f, 3.0f / 2.0f - 1.5f, 0.75f, 2.0f}));  // penalty first, then the bias
+    EXPECT_EQ(p[3], 1.0f);
+  }
+  const double lse = std::log(std::exp(1.0) + std::exp(3.0) + std::exp(0.5) + std::exp(2.0));
+  for (const float t : {0.0f, 1.0f}) {
+    Sampler force({.temperature = t, .seed = 3, .logprobs = true, .logit_bias = {{2, kMaxLogitBias}}}, 4);
+    Sampler ban({.temperature = t, .seed = 3, .logit_bias = {{1, -kMaxLogitBias}, {3, -kMaxLogitBias}}}, 4);
+    force.reset({}), ban.reset({});
+    for (int i = 0; i < 200; ++i) {
+      std::vector<float> l = logits;
+      const SampledToken f = force.sample(l.data());
+      EXPECT_EQ(f.id, 2) << "temperature " << t;
+      EXPECT_NEAR(f.logprob, 0.5 - lse, 1e-6) << "the raw logprob, not the biased one";
+      l = logits;
+      const int32_t b = ban.sample(l.data()).id;
+      EXPECT_TRUE(b == 0 || b == 2) << "temperature " << t << " drew banned token " << b;
+    }
+  }
+  auto invalid = [](std::vector<TokenBias> bias, const std::string& needle) {
+    const std::vector<int32_t> prompt = {0};
+    const Status st = validate_request(prompt, {.logit_bias = std::move(bias)}, 4, "test");
+    EXPECT_FALSE(st.ok()) << needle;
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.to_string();
+  };
+  invalid({{4, 1.0f}}, "token 4 must be in [0, 4)");
+  invalid({{-1, 1.0f}}, "token -1");
+  invalid({{0, 100.5f}}, "bias 100.5");
+  invalid({{0, std::nanf("")}}, "bias nan");
+  invalid({{0, 1.0f}, {0, 2.0f}}, "lists token 0 twice");
 }
 
 TEST(Sampler, SeededDrawsFollowTheDistribution) {

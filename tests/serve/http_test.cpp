@@ -7,7 +7,8 @@
 // finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
 // route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
 // top_logprobs are the log-softmax of the Engine's own logits at each position (completions and chat,
-// whole and streamed), echo scores a token-id prompt the same way, several prompts with n choices each equal
+// whole and streamed), echo scores a token-id prompt the same way, logit_bias forces and bans tokens,
+// several prompts with n choices each equal
 // lone requests, and a non-streamed request whose client leaves is cancelled and frees its slot.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -586,6 +587,26 @@ TEST_F(Http, SeveralPromptsWithNChoicesEqualLoneRequests) {
   const json bad = post("/v1/completions", {{"model", "tiny"}, {"prompt", {"ok", {1, 999}}}, {"max_tokens", 1}}, 400);
   EXPECT_EQ(bad["error"]["param"], "prompt[1]");
   EXPECT_EQ(sched_->stats().running + sched_->stats().waiting, 0);
+}
+
+// logit_bias: +100 on one byte makes every sampled token that byte (greedy and sampled), -100 on the greedy
+// choice's first token changes the greedy text; an id outside the tokenizer is a 400 naming logit_bias.
+TEST_F(Http, LogitBiasForcesAndBansTokens) {
+  for (const double t : {0.0, 1.0}) {
+    const json forced = post("/v1/completions", {{"model", "tiny"}, {"prompt", "Once"}, {"max_tokens", 10},
+                                                 {"temperature", t}, {"seed", 1}, {"logit_bias", {{"122", 100}}}});
+    EXPECT_EQ(forced["choices"][0]["text"], std::string(10, 'z')) << "temperature " << t;
+  }
+  const json plain = post("/v1/completions", {{"model", "tiny"}, {"prompt", "Once"}, {"max_tokens", 1},
+                                              {"temperature", 0}, {"logprobs", 0}});
+  const std::string first = plain["choices"][0]["logprobs"]["tokens"][0];
+  const int32_t first_id = completion_token_id(first);
+  const json banned = post("/v1/completions", {{"model", "tiny"}, {"prompt", "Once"}, {"max_tokens", 1},
+                                               {"temperature", 0}, {"logprobs", 0},
+                                               {"logit_bias", {{std::to_string(first_id), -100}}}});
+  EXPECT_NE(banned["choices"][0]["logprobs"]["tokens"][0], first);
+  const json bad = post("/v1/completions", {{"model", "tiny"}, {"prompt", "x"}, {"logit_bias", {{"256", 1}}}}, 400);
+  EXPECT_EQ(bad["error"]["param"], "logit_bias");
 }
 
 TEST_F(Http, ChatTopLogprobsAndZero) {

@@ -1,10 +1,11 @@
 // `anvil serve` against the official openai npm client and raw HTTP (node:http, for what a client refuses
 // to send): completions, chat, streaming chat and completions with usage, models, logprobs and
-// top_logprobs (bounds too), echo of a token-id prompt with its scores, 405 with Allow for a known route
-// asked with another method; greedy text through HTTP equals `anvil generate --temperature 0`;
-// OpenAI-shaped 4xx errors naming the field for malformed JSON, wrong types, out-of-range values, n=0, an
-// oversized body, a prompt over the limit, an unknown model, a missing or wrong API key; /health; /metrics
-// accepted by `promtool check metrics`; a client that disconnects mid-stream cancels its request.
+// top_logprobs (bounds too), echo of a token-id prompt with its scores, n and several prompts (whole and
+// streamed), logit_bias, 405 with Allow for a known route asked with another method; greedy text through
+// HTTP equals `anvil generate --temperature 0`; OpenAI-shaped 4xx errors naming the field for malformed
+// JSON, wrong types, out-of-range values, n=0, an oversized body, a prompt over the limit, an unknown
+// model, a missing or wrong API key; /health; /metrics accepted by `promtool check metrics`; a client
+// that disconnects mid-stream cancels its request.
 //   node openai_client_test.mjs ANVIL_BINARY WORK_DIR
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -161,6 +162,12 @@ test('n choices and several prompts, whole and streamed: one choice per (prompt,
     }
   assert.deepEqual(texts, c.choices.map((x) => x.text));
   assert.deepEqual(finishes, Array(6).fill('length'));
+});
+
+test('logit_bias: +100 forces a token, through the official client', async () => {
+  const c = await client.completions.create({ model: 'tiny', prompt, max_tokens: 6, temperature: 0.7, seed: 2,
+                                             logit_bias: { 122: 100 } });
+  assert.equal(c.choices[0].text, 'zzzzzz');
 });
 
 // Descending, as OpenAI lists top_logprobs.

@@ -4,6 +4,8 @@
 // top_logprobs in both APIs' shapes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -83,6 +85,14 @@ TEST(OpenAiParse, TokenIdPromptsSeveralPromptsNAndEcho) {
   EXPECT_EQ(*r.prompts[1].ids, (std::vector<int32_t>{1, 2}));
   EXPECT_FALSE(r.prompts[2].ids.has_value());
   EXPECT_EQ(r.n, 3);
+  r = parse_ok(R"({"model":"m","prompt":"x","logit_bias":{"5":-100,"0":2.5}})");
+  ASSERT_EQ(r.sampling.logit_bias.size(), 2u);
+  std::sort(r.sampling.logit_bias.begin(), r.sampling.logit_bias.end(),
+            [](const infer::TokenBias& a, const infer::TokenBias& b) { return a.id < b.id; });
+  EXPECT_EQ(r.sampling.logit_bias[0].id, 0);
+  EXPECT_EQ(r.sampling.logit_bias[0].bias, 2.5f);
+  EXPECT_EQ(r.sampling.logit_bias[1].id, 5);
+  EXPECT_EQ(r.sampling.logit_bias[1].bias, -100.0f);
   r = parse_ok(R"({"model":"m","prompt":[1,2],"echo":true,"max_tokens":0})");  // score only
   EXPECT_EQ(r.sampling.max_tokens, 0);
   EXPECT_NE(parse_error(R"({"model":"m","prompt":"x","max_tokens":0})").message.find("only makes sense with"),
@@ -174,7 +184,12 @@ TEST(OpenAiParse, EveryBadFieldIsA400NamingIt) {
       {R"({"model":"m","prompt":"x","logprobs":6})", "logprobs"},
       {R"({"model":"m","prompt":"x","logprobs":-1})", "logprobs"},
       {R"({"model":"m","prompt":"x","logprobs":true})", "logprobs"},
-      {R"({"model":"m","prompt":"x","logit_bias":{"5":1}})", "logit_bias"},
+      {R"({"model":"m","prompt":"x","logit_bias":[1]})", "logit_bias"},
+      {R"({"model":"m","prompt":"x","logit_bias":{"a":1}})", "logit_bias"},
+      {R"({"model":"m","prompt":"x","logit_bias":{"-3":1}})", "logit_bias"},
+      {R"({"model":"m","prompt":"x","logit_bias":{"05":1}})", "logit_bias"},
+      {R"({"model":"m","prompt":"x","logit_bias":{"5":101}})", "logit_bias.5"},
+      {R"({"model":"m","prompt":"x","logit_bias":{"5":"1"}})", "logit_bias.5"},
       {R"({"model":"m","prompt":"x","wat":1})", "wat"},
       {R"({"model":"m","messages":[]})", "messages", ApiKind::kChat},
       {R"({"model":"m"})", "messages", ApiKind::kChat},

@@ -125,6 +125,15 @@ TEST(GrpcServer, SeededSamplingAndStopStringsMatchGenerator) {
   const auto want_stop = reference("xyz", with_stop);
   EXPECT_EQ(want_stop.finish, infer::FinishReason::kStop);
   expect_matches(generate(*s->stub, req), want_stop);
+  // logit_bias goes through as the Generator's.
+  req.clear_stop();
+  (*req.mutable_logit_bias())[static_cast<unsigned char>(want.text[0])] = -100.0f;
+  (*req.mutable_logit_bias())['q'] = 3.0f;
+  infer::SamplingOptions biased = opt;
+  biased.logit_bias = {{static_cast<unsigned char>(want.text[0]), -100.0f}, {'q', 3.0f}};
+  const auto want_biased = reference("xyz", biased);
+  EXPECT_NE(want_biased.text, want.text);
+  expect_matches(generate(*s->stub, req), want_biased);
 }
 
 TEST(GrpcServer, TopLogprobsEqualGeneratorsAndHoldTheChosenToken) {
@@ -253,6 +262,8 @@ TEST(GrpcServer, BadArgumentsAreInvalidArgumentNamingTheField) {
       {[](auto& r) { r.mutable_prompt_ids()->add_ids(300); }, "prompt id 300 at index 0"},
       {[](auto& r) { r.set_logprobs(false), r.set_prompt_logprobs(true); }, "prompt_logprobs"},
       {[](auto& r) { r.set_prompt_logprobs(true), r.set_max_tokens(-1); }, "max_tokens"},
+      {[](auto& r) { (*r.mutable_logit_bias())[300] = 1.0f; }, "logit_bias"},
+      {[](auto& r) { (*r.mutable_logit_bias())[5] = -101.0f; }, "logit_bias"},
       {[](auto& r) { r.mutable_chat(); }, "chat.messages"},
       {[](auto& r) {
          auto* m = r.mutable_chat()->add_messages();

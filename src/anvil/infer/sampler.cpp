@@ -66,15 +66,17 @@ bool Sampler::penalised() const {
   return opt_.repetition_penalty != 1.0f || opt_.frequency_penalty != 0.0f || opt_.presence_penalty != 0.0f;
 }
 
-void Sampler::apply_penalties(float* logits) const {
+void Sampler::adjust_logits(float* logits) const {
   const float r = opt_.repetition_penalty, f = opt_.frequency_penalty, p = opt_.presence_penalty;
-  if (!penalised()) return;
-  for (int32_t id : touched_) {
-    float& l = logits[id];
-    if (r != 1.0f) l = l > 0.0f ? l / r : l * r;
-    const int32_t n = counts_[static_cast<size_t>(id)];
-    l -= static_cast<float>(n) * f + (n > 0 ? p : 0.0f);
+  if (penalised()) {
+    for (int32_t id : touched_) {
+      float& l = logits[id];
+      if (r != 1.0f) l = l > 0.0f ? l / r : l * r;
+      const int32_t n = counts_[static_cast<size_t>(id)];
+      l -= static_cast<float>(n) * f + (n > 0 ? p : 0.0f);
+    }
   }
+  for (const TokenBias& b : opt_.logit_bias) logits[b.id] += b.bias;
 }
 
 void Sampler::raw_log_softmax(const float* logits) {
@@ -152,7 +154,7 @@ void Sampler::truncated_softmax(const float* logits, float* probs) {
 }
 
 void Sampler::distribution(float* logits, float* probs) {
-  apply_penalties(logits);
+  adjust_logits(logits);
   if (opt_.temperature <= 0.0f) {
     std::fill(probs, probs + V_, 0.0f);
     probs[argmax(logits, V_)] = 1.0f;
@@ -180,8 +182,10 @@ SampledToken Sampler::sample(float* logits) {
       raw_touched_.resize(touched_.size());
       for (size_t k = 0; k < touched_.size(); ++k) raw_touched_[k] = logits[touched_[k]];
     }
+    raw_biased_.resize(opt_.logit_bias.size());  // and the only ones logit_bias changes
+    for (size_t k = 0; k < opt_.logit_bias.size(); ++k) raw_biased_[k] = logits[opt_.logit_bias[k].id];
   }
-  apply_penalties(logits);
+  adjust_logits(logits);
   if (opt_.temperature <= 0.0f) {
     out.id = argmax(logits, V_);
   } else {
@@ -205,9 +209,13 @@ SampledToken Sampler::sample(float* logits) {
   }
   if (want_logprob) {
     float raw = logits[out.id];
+    const auto biased = std::find_if(opt_.logit_bias.begin(), opt_.logit_bias.end(),
+                                     [&](const TokenBias& b) { return b.id == out.id; });
     if (penalised() && seen_[static_cast<size_t>(out.id)]) {  // its raw logit was saved
       const auto k = std::find(touched_.begin(), touched_.end(), out.id) - touched_.begin();
       raw = raw_touched_[static_cast<size_t>(k)];
+    } else if (biased != opt_.logit_bias.end()) {
+      raw = raw_biased_[static_cast<size_t>(biased - opt_.logit_bias.begin())];
     }
     out.logprob = raw_logprob(raw);
   }

@@ -8,6 +8,8 @@
 //   top_k k: keep the tokens whose logit is >= the k-th largest (ties at the boundary kept, as HF).
 //   top_p q: over the renormalised top-k distribution sorted by probability, keep the shortest prefix whose
 //     mass reaches q (a token is kept iff the mass strictly before it is < q; the top token always).
+//   logit_bias (OpenAI): each listed token's bias is added to its logit after the penalties, before
+//     temperature (so also before greedy's argmax); -100 bans a token in practice, +100 forces it.
 // logprob: log-softmax of the RAW logits (before penalties, temperature and truncation) at the chosen
 // token — the model's own probability, as OpenAI reports it. top_logprobs N > 0: the N most likely tokens
 // of that same raw distribution (so the chosen token's entry, when it is among them, equals its logprob),
@@ -25,6 +27,12 @@
 namespace anvil::infer {
 
 inline constexpr int64_t kMaxTopLogprobs = 20;  // OpenAI's limit (chat top_logprobs)
+inline constexpr float kMaxLogitBias = 100.0f;  // OpenAI's range for logit_bias values: [-100, 100]
+
+struct TokenBias {
+  int32_t id = 0;
+  float bias = 0.0f;
+};
 
 struct SamplingOptions {
   float temperature = 1.0f;          // 0 = greedy
@@ -40,6 +48,7 @@ struct SamplingOptions {
   bool ignore_eos = false;                 // Generator: do not add the tokenizer's end-of-text token
   bool logprobs = false;                   // report each chosen token's log-probability (one softmax over V)
   int64_t top_logprobs = 0;                // with logprobs: also the N most likely tokens, [0, kMaxTopLogprobs]
+  std::vector<TokenBias> logit_bias = {};  // distinct ids, biases in [-kMaxLogitBias, kMaxLogitBias]
 };
 
 // One of the most likely tokens at a position, under the raw model distribution.
@@ -77,7 +86,8 @@ class Sampler {
 
  private:
   bool penalised() const;  // any of the three penalties set
-  void apply_penalties(float* logits) const;
+  // The penalties, then logit_bias: every change sample() makes to the raw logits.
+  void adjust_logits(float* logits) const;
   // log p(id) of the raw logits: (logit - max) - log(sum exp(logit - max)), set up by raw_log_softmax().
   float raw_logprob(float logit) const { return logit - raw_max_ - raw_log_sum_; }
   void raw_log_softmax(const float* logits);
@@ -94,6 +104,7 @@ class Sampler {
   std::vector<int32_t> touched_;  // tokens with seen_ set (for penalties in O(touched))
   std::vector<float> probs_;
   std::vector<float> raw_touched_;  // raw logits of touched_ (as the penalties find them), for logprobs
+  std::vector<float> raw_biased_;   // raw logits of opt_.logit_bias's tokens, for logprobs
   float raw_max_ = 0.0f, raw_log_sum_ = 0.0f;
   std::vector<int32_t> order_;
 };

@@ -31,6 +31,14 @@ Status validate_request(std::span<const int32_t> prompt, const SamplingOptions& 
   if (opt.top_logprobs < 0 || opt.top_logprobs > kMaxTopLogprobs || (opt.top_logprobs > 0 && !opt.logprobs))
     return invalid_argument("[{}] top_logprobs {} must be in [0, {}] and needs logprobs (logprobs = {})", op,
                             opt.top_logprobs, kMaxTopLogprobs, opt.logprobs);
+  for (size_t i = 0; i < opt.logit_bias.size(); ++i) {
+    const TokenBias& b = opt.logit_bias[i];
+    if (b.id < 0 || b.id >= n_tok || !(std::abs(b.bias) <= kMaxLogitBias))
+      return invalid_argument("[{}] logit_bias entry {}: token {} must be in [0, {}) and its bias {} in [-{}, {}]", op,
+                              i, b.id, n_tok, b.bias, kMaxLogitBias, kMaxLogitBias);
+    for (size_t j = 0; j < i; ++j)
+      if (opt.logit_bias[j].id == b.id) return invalid_argument("[{}] logit_bias lists token {} twice", op, b.id);
+  }
   for (size_t i = 0; i < prompt.size(); ++i)
     if (prompt[i] < 0 || prompt[i] >= n_tok)
       return invalid_argument("[{}] prompt id {} at index {} outside the tokenizer's vocabulary [0, {})", op, prompt[i],

@@ -260,6 +260,12 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
                  .code = "model_not_found"});
 
   const tok::Tokenizer& tokenizer = sched.tokenizer();
+  for (const infer::TokenBias& b : r.sampling.logit_bias)
+    if (static_cast<uint64_t>(b.id) >= tokenizer.vocab_size())
+      return fail({.http_status = 400,
+                   .message = fmt::format("[{}] logit_bias: token {} is not in the tokenizer's vocabulary of {} tokens",
+                                          endpoint, b.id, tokenizer.vocab_size()),
+                   .param = "logit_bias"});
   std::vector<PromptText> prompts;
   if (chat) {
     Result<std::string> rendered = chat_template.render(r.messages);

@@ -62,6 +62,8 @@ struct ApiLimits {
 
 // Choices one request may ask for (prompts x n), as OpenAI's n <= 128.
 inline constexpr int64_t kMaxChoices = 128;
+// logit_bias entries one request may carry (OpenAI's limit).
+inline constexpr size_t kMaxLogitBiasEntries = 300;
 
 // One /v1/completions prompt: text, or token ids.
 struct ApiPrompt {

@@ -5,6 +5,7 @@
 // field (param) and the value it got.
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -263,7 +264,24 @@ std::optional<ApiError> Parser::field(const std::string& key, const json& v, Api
     if (!(v.is_string() && v.get<std::string>().empty())) return bad(key, "is not supported by this server");
     return std::nullopt;
   }
-  if (key == "logit_bias" || (chat && (key == "tools" || key == "functions"))) {
+  if (key == "logit_bias") {
+    if (!v.is_object())
+      return bad(key, fmt::format("must be an object mapping token ids to biases in [-{0}, {0}], got {1}",
+                                  infer::kMaxLogitBias, show(v)));
+    if (v.size() > kMaxLogitBiasEntries)
+      return bad(key, fmt::format("has {} entries; at most {}", v.size(), kMaxLogitBiasEntries));
+    for (const auto& [k, val] : v.items()) {
+      int32_t id = -1;
+      const auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), id);
+      if (ec != std::errc() || end != k.data() + k.size() || id < 0 || (k.size() > 1 && k[0] == '0'))
+        return bad(key, fmt::format("key '{}' is not a token id (a non-negative integer)", k));
+      float bias = 0.0f;
+      if (auto e = number(key + "." + k, val, -infer::kMaxLogitBias, infer::kMaxLogitBias, false, bias)) return e;
+      s.logit_bias.push_back({.id = id, .bias = bias});
+    }
+    return std::nullopt;
+  }
+  if (chat && (key == "tools" || key == "functions")) {
     if (!((v.is_object() || v.is_array()) && v.empty())) return bad(key, "is not supported by this server");
     return std::nullopt;
   }

@@ -78,6 +78,7 @@ Result<infer::ScheduledRequest> to_scheduled_request(const v1::GenerateRequest& 
     s.top_logprobs = req.top_logprobs();
   }
   s.ignore_eos = req.ignore_eos();
+  for (const auto& [id, bias] : req.logit_bias()) s.logit_bias.push_back({.id = id, .bias = bias});  // checked at submit
 
   if (req.input_case() == v1::GenerateRequest::kPromptIds) {  // ids: range-checked by the scheduler's submit
     if (req.prompt_ids().ids().empty()) return bad_field("prompt_ids", "is empty");
