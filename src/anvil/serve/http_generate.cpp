@@ -1,14 +1,15 @@
 // POST /v1/completions and /v1/chat/completions (see http_server.h): drain and auth checks, parse and
-// validate, render the chat template, encode, enforce the prompt limit, submit to the scheduler, then
-// either wait for the final event and answer one JSON object, or stream SSE chunks as events arrive
-// (all events waiting are coalesced into one chunk, of at least --stream-interval tokens after the first).
-// A request whose client is gone closes its channel and cancels the scheduler request, so an abandoned
-// request frees its slot instead of generating for nobody: a stream notices when a write fails, and both
+// validate, render the chat template, resolve each prompt (text encoded, or token ids checked), submit
+// one scheduler request per choice (prompt x n, sample s seeded seed + s) into one event channel, then
+// either wait for every final event and answer one JSON object, or stream SSE chunks as events arrive
+// (all events waiting are coalesced into one chunk per choice, of at least --stream-interval tokens each
+// after the first). echo puts the prompt (and with logprobs its scores) before the completion.
+// A request whose client is gone closes its channel and cancels its scheduler requests, so an abandoned
+// request frees its slots instead of generating for nobody: a stream notices when a write fails, and both
 // kinds watch their connection's socket while they wait for tokens (peer_socket.h: httplib 0.11 has no
-// disconnect signal). Metrics: TTFT and
-// queue time from the scheduler's event, inter-token gaps from event arrival times, end-to-end from
-// submit to the final event; status 499 for a client that left (nginx's convention), or a failed
-// stream's error status.
+// disconnect signal). Metrics: TTFT and queue time per choice from the scheduler's events, inter-token
+// gaps from event arrival times, end-to-end from submit to the last final event; status 499 for a client
+// that left (nginx's convention), or a failed stream's error status.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -151,6 +152,70 @@ struct Generation {
     end(499);
   }
 
+  // A non-streamed answer: waits for every choice's final event (watching that the client is still
+  // there), then one JSON response, or the error of a failed choice.
+  void answer_whole(const httplib::Request& req, httplib::Response& res) {
+    for (Choice& c : choices) {
+      c.out.with_logprobs = logprobs;
+      c.out.text_offset = echo ? 0 : prompts[c.prompt].text.size();
+    }
+    std::vector<TimedEvent> events;
+    // The connection is looked up at the first check only, so requests answered within one interval
+    // never pay for the search. -1: not found, the request waits without watching.
+    std::optional<int> peer;
+    auto next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
+    bool cancelled_rest = false;
+    while (!finished()) {
+      channel->pop_all_for(events, kPeerCheckInterval);
+      for (const TimedEvent& te : events) {
+        Choice& c = choice_of(te.event.request_id);
+        if (consume(te, c, c.out.text, c.out.logprobs) && !c.final_event.error.ok() && !cancelled_rest) {
+          cancelled_rest = true;  // one choice failed: the response is that error, the others stop now
+          for (const Choice& o : choices)
+            if (!o.finished) server->sched.cancel(o.request_id);
+        }
+      }
+      if (finished() || std::chrono::steady_clock::now() < next_check) continue;
+      next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
+      if (!peer) peer = find_connection_socket(req);
+      if (*peer >= 0 && peer_gone(*peer)) {
+        abandon();  // cancels the scheduler requests (their slots are freed) and counts a 499
+        res.status = 499;
+        res.set_content(error_body({.http_status = 499, .message = "[http] the client closed the connection"}),
+                        "application/json");
+        return;
+      }
+    }
+    // A failed choice fails the response: the first error that is not a cancel (the others were cancelled
+    // because of it), else the first cancel (a shutdown).
+    const Choice* failed = nullptr;
+    for (const Choice& c : choices) {
+      const Status& e = c.final_event.error;
+      if (!e.ok() && (!failed || (failed->final_event.error.code() == StatusCode::kCancelled &&
+                                  e.code() != StatusCode::kCancelled)))
+        failed = &c;
+    }
+    if (failed) {
+      const ApiError e = api_error(failed->final_event.error);
+      res.status = e.http_status;
+      res.set_content(error_body(e), "application/json");
+      return end(e.http_status);
+    }
+    std::vector<CompletionResult> outs;
+    int64_t n_prompt_tokens = 0;
+    for (size_t i = 0; i < choices.size(); ++i) {
+      const Choice& c = choices[i];
+      CompletionResult out = c.out;
+      out.finish = c.final_event.finish;
+      out.n_prompt_tokens = c.final_event.n_prompt_tokens;
+      out.n_completion_tokens = c.final_event.n_tokens;
+      if (i % static_cast<size_t>(n) == 0) n_prompt_tokens += out.n_prompt_tokens;  // each prompt once
+      outs.push_back(std::move(out));
+    }
+    res.set_content(response_body(kind, meta, outs, n_prompt_tokens), "application/json");
+    end(200);
+  }
+
   // SSE provider: one call per batch of events, each choice's part of it one chunk (in index order);
   // false ends the response (client gone).
   bool provide(httplib::DataSink& sink) {
@@ -222,6 +287,52 @@ struct Generation {
   }
 };
 
+// What resolving a prompt needs of the server.
+struct PromptRules {
+  const tok::Tokenizer& tokenizer;
+  int32_t eos_id = -1;
+  int64_t max_prompt_tokens = 0, context = 0;
+  bool chat = false;
+  std::string_view endpoint;
+};
+
+// One prompt as ids (text encoded: a chat template's special-token text is the special token, a raw
+// completion prompt is plain text, as `anvil generate` encodes it; ids checked against the tokenizer) and
+// as text (as given, or the ids decoded, for echo and text_offset), or the 400 naming `param`.
+ApiResult<PromptText> resolve_prompt(ApiPrompt& in, const PromptRules& rules, const std::string& param) {
+  PromptText p;
+  if (in.ids) {
+    p.ids = std::move(*in.ids);
+    for (size_t k = 0; k < p.ids.size(); ++k)
+      if (static_cast<uint64_t>(p.ids[k]) >= rules.tokenizer.vocab_size())
+        return ApiError{.message = fmt::format("[{}] {} token {} (index {}) is not in the tokenizer's vocabulary of "
+                                               "{} tokens", rules.endpoint, param, p.ids[k], k,
+                                               rules.tokenizer.vocab_size()),
+                        .param = param};
+    Result<std::string> text = rules.tokenizer.decode(std::vector<uint32_t>(p.ids.begin(), p.ids.end()));
+    if (!text.ok()) return ApiError{.message = text.status().message(), .param = param};
+    p.text = std::move(*text);
+  } else {
+    const std::vector<uint32_t> encoded = rules.tokenizer.encode(
+        in.text, {.special = rules.chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
+    p.ids.assign(encoded.begin(), encoded.end());
+    p.text = std::move(in.text);
+  }
+  if (p.ids.empty() && rules.eos_id >= 0) p.ids.push_back(rules.eos_id);  // as Generator
+  if (p.ids.empty())
+    return ApiError{.message = fmt::format("[{}] the prompt is empty and the tokenizer has no end-of-text token to "
+                                           "condition on", rules.endpoint),
+                    .param = param};
+  const auto n_prompt = static_cast<int64_t>(p.ids.size());
+  if (n_prompt > rules.max_prompt_tokens)
+    return ApiError{.message = fmt::format("[{}] the prompt has {} tokens; this server accepts at most {} (context {}, "
+                                           "--max-prompt-tokens)", rules.endpoint, n_prompt, rules.max_prompt_tokens,
+                                           rules.context),
+                    .param = param,
+                    .code = "context_length_exceeded"};
+  return p;
+}
+
 uint64_t mix64(uint64_t x) {  // splitmix64 finaliser: distinct, well-spread default seeds
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -275,46 +386,13 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
         r.sampling.stop.push_back(s);
     r.prompts.push_back({.text = std::move(*rendered)});
   }
-  // Each prompt as ids (chat templates may contain special tokens, <|im_start|>, ...; a raw completion
-  // prompt is plain text, as `anvil generate` encodes it) and as text (ids: checked against the tokenizer
-  // first, then decoded for echo and text_offset).
-  const bool several = r.prompts.size() > 1;
+  const PromptRules rules{.tokenizer = tokenizer, .eos_id = sched.eos_id(), .max_prompt_tokens = max_prompt_tokens,
+                          .context = sched.config().max_seq, .chat = chat, .endpoint = endpoint};
   for (size_t i = 0; i < r.prompts.size(); ++i) {
-    ApiPrompt& in = r.prompts[i];
-    const std::string param = chat ? "messages" : several ? fmt::format("prompt[{}]", i) : "prompt";
-    PromptText p;
-    if (in.ids) {
-      p.ids = std::move(*in.ids);
-      for (size_t k = 0; k < p.ids.size(); ++k)
-        if (static_cast<uint64_t>(p.ids[k]) >= tokenizer.vocab_size())
-          return fail({.http_status = 400,
-                       .message = fmt::format("[{}] {} token {} (index {}) is not in the tokenizer's vocabulary of {} "
-                                              "tokens", endpoint, param, p.ids[k], k, tokenizer.vocab_size()),
-                       .param = param});
-      Result<std::string> text = tokenizer.decode(std::vector<uint32_t>(p.ids.begin(), p.ids.end()));
-      if (!text.ok()) return fail({.http_status = 400, .message = text.status().message(), .param = param});
-      p.text = std::move(*text);
-    } else {
-      const std::vector<uint32_t> encoded =
-          tokenizer.encode(in.text, {.special = chat ? tok::SpecialMode::kAllow : tok::SpecialMode::kAsText});
-      p.ids.assign(encoded.begin(), encoded.end());
-      p.text = std::move(in.text);
-    }
-    if (p.ids.empty() && sched.eos_id() >= 0) p.ids.push_back(sched.eos_id());  // as Generator
-    if (p.ids.empty())
-      return fail({.http_status = 400,
-                   .message = fmt::format("[{}] the prompt is empty and the tokenizer has no end-of-text token to "
-                                          "condition on", endpoint),
-                   .param = param});
-    const auto n_prompt = static_cast<int64_t>(p.ids.size());
-    if (n_prompt > max_prompt_tokens)
-      return fail({.http_status = 400,
-                   .message = fmt::format("[{}] the prompt has {} tokens; this server accepts at most {} (context {}, "
-                                          "--max-prompt-tokens)", endpoint, n_prompt, max_prompt_tokens,
-                                          sched.config().max_seq),
-                   .param = param,
-                   .code = "context_length_exceeded"});
-    prompts.push_back(std::move(p));
+    const std::string param = chat ? "messages" : r.prompts.size() > 1 ? fmt::format("prompt[{}]", i) : "prompt";
+    ApiResult<PromptText> p = resolve_prompt(r.prompts[i], rules, param);
+    if (!p.ok()) return fail(p.error());
+    prompts.push_back(std::move(p.value()));
   }
   const auto n_choices = static_cast<int64_t>(prompts.size()) * r.n;
   if (n_choices > max_choices)
@@ -376,65 +454,7 @@ void HttpServer::Impl::handle_generate(const httplib::Request& req, const std::s
     return;
   }
 
-  for (Choice& c : g->choices) {
-    c.out.with_logprobs = g->logprobs;
-    c.out.text_offset = g->echo ? 0 : g->prompts[c.prompt].text.size();
-  }
-  std::vector<TimedEvent> events;
-  // The connection is looked up at the first check only, so requests answered within one interval
-  // never pay for the search. -1: not found, the request waits without watching.
-  std::optional<int> peer;
-  auto next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
-  bool cancelled_rest = false;
-  while (!g->finished()) {
-    channel->pop_all_for(events, kPeerCheckInterval);
-    for (const TimedEvent& te : events) {
-      Choice& c = g->choice_of(te.event.request_id);
-      if (g->consume(te, c, c.out.text, c.out.logprobs) && !c.final_event.error.ok() && !cancelled_rest) {
-        cancelled_rest = true;  // one choice failed: the response is that error, the others stop now
-        for (const Choice& o : g->choices)
-          if (!o.finished) sched.cancel(o.request_id);
-      }
-    }
-    if (g->finished() || std::chrono::steady_clock::now() < next_check) continue;
-    next_check = std::chrono::steady_clock::now() + kPeerCheckInterval;
-    if (!peer) peer = find_connection_socket(req);
-    if (*peer >= 0 && peer_gone(*peer)) {
-      g->abandon();  // cancels the scheduler requests (their slots are freed) and counts a 499
-      res.status = 499;
-      res.set_content(error_body({.http_status = 499, .message = "[http] the client closed the connection"}),
-                      "application/json");
-      return;
-    }
-  }
-  // A failed choice fails the response: the first error that is not a cancel (the others were cancelled
-  // because of it), else the first cancel (a shutdown).
-  const Choice* failed = nullptr;
-  for (const Choice& c : g->choices) {
-    const Status& e = c.final_event.error;
-    if (!e.ok() && (!failed || (failed->final_event.error.code() == StatusCode::kCancelled &&
-                                e.code() != StatusCode::kCancelled)))
-      failed = &c;
-  }
-  if (failed) {
-    const ApiError e = api_error(failed->final_event.error);
-    res.status = e.http_status;
-    res.set_content(error_body(e), "application/json");
-    return g->end(e.http_status);
-  }
-  std::vector<CompletionResult> outs;
-  int64_t n_prompt_tokens = 0;
-  for (size_t i = 0; i < g->choices.size(); ++i) {
-    const Choice& c = g->choices[i];
-    CompletionResult out = c.out;
-    out.finish = c.final_event.finish;
-    out.n_prompt_tokens = c.final_event.n_prompt_tokens;
-    out.n_completion_tokens = c.final_event.n_tokens;
-    if (i % static_cast<size_t>(g->n) == 0) n_prompt_tokens += out.n_prompt_tokens;  // each prompt once
-    outs.push_back(std::move(out));
-  }
-  res.set_content(response_body(kind, g->meta, outs, n_prompt_tokens), "application/json");
-  g->end(200);
+  g->answer_whole(req, res);
 }
 
 }  // namespace anvil::serve
