@@ -39,7 +39,8 @@ struct ScheduledRequest {
                                     // max_tokens 0: prefill only (the final event follows the prompt)
   // Also score the prompt (OpenAI's echo with logprobs): each prompt token after the first gets its
   // log-probability given the tokens before it, with sampling.top_logprobs alternatives (as a generated
-  // token's). Needs sampling.logprobs. Every prefill row then computes logits, not only a chunk's last.
+  // token's). Needs sampling.logprobs. Every prefill row then computes logits, not only a chunk's last (the
+  // scheduler's logits buffer grows to max_batch_tokens x vocab floats on the first such request).
   bool prompt_logprobs = false;
 };
 
