@@ -2,7 +2,8 @@
 // Generator::generate_ids for the same request, whether it runs alone or with 7 others of different
 // prompt lengths (two longer than prefill_chunk, so chunked prefill interleaves with decodes), greedy and
 // seeded sampling (alone: bit-identical to a Generator prefilling in chunks of the same length); a long
-// prefill advancing one chunk per step next to a running decode; stop strings, stop ids and end-of-text;
+// prefill advancing one chunk per step next to a running decode; prompts sharing a prefix copy it from
+// another sequence's cache and still equal the Generator; stop strings, stop ids and end-of-text;
 // a full queue, cancel(), a sink returning false, drain(), invalid requests, stats(), and destruction
 // with requests in flight.
 #include <gtest/gtest.h>
@@ -199,6 +200,48 @@ INSTANTIATE_TEST_SUITE_P(Models, SchedulerEquality,
                                   (std::get<1>(info.param) ? "Sampled" : "Greedy") +
                                   (std::get<2>(info.param) == DType::kI8 ? "Int8Cache" : "");
                          });
+
+// Prefix sharing: requests submitted together whose prompts share at least kMinSharedPrefix leading tokens
+// with an earlier one's copy them from its cache (waiting for its prefill: 4 chunks of 8 here), and every
+// request's tokens and logprobs still equal a lone Generator's, with each KV cache type. What is copied:
+// the same prompt again (all but its last token), a longer one (all 40), one sharing 20; one sharing 10
+// (under kMinSharedPrefix) and one that scores its prompt copy nothing.
+TEST(Scheduler, SharedPromptPrefixesAreCopiedNotRecomputed) {
+  const std::string base = "The quick brown fox jumps over the lazy!";  // 40 bytes
+  ASSERT_EQ(base.size(), 40u);
+  const std::vector<std::vector<int32_t>> prompts = {
+      ids_of(base), ids_of(base), ids_of(base + " Then"), ids_of(base.substr(0, 20) + " and a different end"),
+      ids_of(base.substr(0, 10) + " short"), ids_of(base)};
+  const uint64_t want_reused = 39 + 40 + 20;
+  for (const DType kv : {DType::kF16, DType::kF32, DType::kI8})
+    for (const bool llama : {false, true}) {
+      SCOPED_TRACE(std::string(llama ? "llama " : "gpt2 ") + dtype_name(kv));
+      auto gen = Generator::create(tiny_model(llama), byte_tokenizer(), {.kv_dtype = kv});
+      ASSERT_TRUE(gen.ok());
+      auto sched = make_scheduler(llama, {.max_running = 6, .kv_dtype = kv});
+      Collector c;
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        SamplingOptions o = request_options(i % 2 == 1, static_cast<int>(i));
+        o.top_logprobs = 0;
+        ASSERT_TRUE(sched->submit({.prompt_ids = prompts[i], .sampling = o, .prompt_logprobs = i == 5}, c.sink(static_cast<int>(i))).ok());
+      }
+      c.wait(static_cast<int>(prompts.size()));
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        SamplingOptions o = request_options(i % 2 == 1, static_cast<int>(i));
+        o.top_logprobs = 0;
+        auto w = gen->generate_ids(prompts[i], o);
+        ASSERT_TRUE(w.ok()) << w.status().to_string();
+        const Seen got = c.get(static_cast<int>(i));
+        EXPECT_EQ(got.tokens, w->tokens) << "request " << i;
+        EXPECT_EQ(got.logprobs, w->logprobs) << "request " << i;
+      }
+      EXPECT_EQ(c.get(5).prompt_logprobs.size(), prompts[5].size() - 1);
+      uint64_t n_prompt = 0;
+      for (const auto& p : prompts) n_prompt += p.size();
+      EXPECT_EQ(sched->stats().n_prefix_tokens_reused, want_reused);
+      EXPECT_EQ(sched->stats().n_prefill_tokens, n_prompt - want_reused);
+    }
+}
 
 TEST(Scheduler, StopStringsStopIdsAndEndOfText) {
   auto gen = Generator::create(tiny_model(), byte_tokenizer());

@@ -48,7 +48,7 @@ void make_busy(ServeMetrics& m) {
 
 const infer::SchedulerStats kStats{.waiting = 3, .running = 2, .kv_used_tokens = 100, .kv_capacity_tokens = 400,
                                    .last_batch_tokens = 2, .n_forwards = 7, .n_completed = 5, .n_cancelled = 1,
-                                   .n_failed = 0};
+                                   .n_failed = 0, .n_prefill_tokens = 90, .n_prefix_tokens_reused = 39};
 
 TEST(ServeMetrics, RendersEveryFamily) {
   ServeMetrics m("tiny");
@@ -62,7 +62,8 @@ TEST(ServeMetrics, RendersEveryFamily) {
         "anvil_inter_token_latency_seconds_bucket{model=\"tiny\",le=\"0.005\"} 1\n",
         "anvil_request_duration_seconds_sum{model=\"tiny\"} 0.5\n", "anvil_queue_depth{model=\"tiny\"} 3\n",
         "anvil_running_sequences{model=\"tiny\"} 2\n", "anvil_kv_cache_used_tokens{model=\"tiny\"} 100\n",
-        "anvil_kv_cache_usage_ratio{model=\"tiny\"} 0.25\n", "# TYPE anvil_requests_total counter\n",
+        "anvil_kv_cache_usage_ratio{model=\"tiny\"} 0.25\n", "anvil_prefill_tokens_total{model=\"tiny\"} 90\n",
+        "anvil_prefix_reused_tokens_total{model=\"tiny\"} 39\n", "# TYPE anvil_requests_total counter\n",
         "# TYPE anvil_time_to_first_token_seconds histogram\n", "# TYPE process_resident_memory_bytes gauge\n"})
     EXPECT_NE(out.find(line), std::string::npos) << "missing: " << line << "\n" << out;
 }

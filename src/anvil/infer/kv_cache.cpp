@@ -2,6 +2,7 @@
 // so a large max_seq costs only what the sequences actually use.
 #include "anvil/infer/kv_cache.h"
 
+#include <cstring>
 #include <new>
 
 namespace anvil::infer {
@@ -23,6 +24,31 @@ Result<KvCache> KvCache::create(const model::ModelConfig& config, int64_t n_slot
   if (dtype == DType::kI8) c.scales_.resize(2 * static_cast<size_t>(c.n_rows_per_slot() * n_slots));
   c.length_.assign(static_cast<size_t>(n_slots), 0);
   return c;
+}
+
+void KvCache::copy_prefix(int64_t from, int64_t to, int64_t n) {
+  ANVIL_CHECK(from >= 0 && from < n_slots_ && to >= 0 && to < n_slots_ && from != to,
+              "KvCache::copy_prefix: slots {} -> {} of {}", from, to, n_slots_);
+  ANVIL_CHECK(n >= 0 && n <= length(from), "KvCache::copy_prefix: {} positions, slot {} holds {}", n, from,
+              length(from));
+  const size_t row = static_cast<size_t>(head_dim_) * elem_size();
+  for (std::byte* base : {k_.get(), v_.get()}) {
+    for (int64_t l = 0; l < n_layer_; ++l) {
+      for (int64_t h = 0; h < n_kv_head_; ++h) {
+        const int64_t at = l * max_seq_ * kv_dim() + h * head_stride();  // values into a slot
+        std::memcpy(base + (to * n_values_per_slot() + at) * elem_size(),
+                    base + (from * n_values_per_slot() + at) * elem_size(), static_cast<size_t>(n) * row);
+      }
+    }
+  }
+  if (dtype_ == DType::kI8) {
+    for (int which : {0, 1})
+      for (int64_t l = 0; l < n_layer_; ++l)
+        for (int64_t h = 0; h < n_kv_head_; ++h)
+          std::memcpy(scale(which, l, to) + h * max_seq_, scale(which, l, from) + h * max_seq_,
+                      static_cast<size_t>(n) * sizeof(float));
+  }
+  set_length(to, n);
 }
 
 }  // namespace anvil::infer

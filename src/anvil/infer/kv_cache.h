@@ -58,6 +58,10 @@ class KvCache {
   int64_t length(int64_t slot) const { return length_[static_cast<size_t>(slot)]; }
   void set_length(int64_t slot, int64_t n) { length_[static_cast<size_t>(slot)] = n; }
   void clear(int64_t slot) { set_length(slot, 0); }
+  // Positions [0, n) of slot `from` (all layers, K and V, int8 scales too) copied into slot `to`, whose
+  // length becomes n: a sequence starts from another's prefix without recomputing it (the engine gives a
+  // position the same K/V bits however it was batched, so the copy is what a prefill would write).
+  void copy_prefix(int64_t from, int64_t to, int64_t n);
 
  private:
   size_t elem_size() const { return dtype_size(dtype_); }

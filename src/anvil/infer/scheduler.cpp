@@ -55,6 +55,11 @@ struct Scheduler::Impl {
     double queue_ms = 0.0, ttft_ms = 0.0;
     int64_t n_tokens = 0;
     std::vector<SampledToken> prompt_scores;  // prompt_logprobs: prompt tokens scored so far (1..)
+    // Prefix sharing: waiting to copy positions [0, share_len) from slot share_from, held by request
+    // share_donor (a slot freed meanwhile may hold another request).
+    bool share_checked = false;
+    int64_t share_from = -1, share_len = 0;
+    uint64_t share_donor = 0;
     bool prefilling() const { return n_prefilled < static_cast<int64_t>(r.req.prompt_ids.size()); }
   };
 
@@ -96,6 +101,8 @@ struct Scheduler::Impl {
   // Sends one event; false when the sink asked to cancel.
   static bool send(Running& run, StreamEvent e);
   Status step();
+  // Prefix sharing (scheduler.h): finds each new sequence's donor, copies what donors have ready.
+  void share_prefixes();
 };
 
 bool Scheduler::Impl::send(Running& run, StreamEvent e) {
@@ -144,8 +151,44 @@ void Scheduler::Impl::fail_waiting(Request& r, const Status& error) {
   --in_flight;
 }
 
+void Scheduler::Impl::share_prefixes() {
+  for (size_t k = 0; k < order.size(); ++k) {
+    Running& run = *slots[static_cast<size_t>(order[k])];
+    if (!run.share_checked) {
+      run.share_checked = true;
+      // The earlier sequence (not itself waiting) with the longest common prompt prefix; at least one prompt
+      // token stays to prefill (its row gives the first logits). Not for prompts being scored: every row
+      // of those must go through the forward.
+      const auto& p = run.r.req.prompt_ids;
+      for (size_t j = 0; j < k && !run.r.req.prompt_logprobs; ++j) {
+        const Running& d = *slots[static_cast<size_t>(order[j])];
+        if (d.share_from >= 0) continue;
+        const auto& q = d.r.req.prompt_ids;
+        const auto common = static_cast<int64_t>(
+            std::mismatch(p.begin(), p.end(), q.begin(), q.end()).first - p.begin());
+        const int64_t len = std::min(common, static_cast<int64_t>(p.size()) - 1);
+        if (len >= kMinSharedPrefix && len > run.share_len)
+          run.share_from = d.slot, run.share_len = len, run.share_donor = d.r.id;
+      }
+    }
+    if (run.share_from < 0) continue;
+    const std::optional<Running>& d = slots[static_cast<size_t>(run.share_from)];
+    if (!d || d->r.id != run.share_donor) {  // the donor left first: prefill it all
+      run.share_from = -1;
+      continue;
+    }
+    if (d->n_prefilled < run.share_len) continue;  // not in its cache yet
+    engine->cache().copy_prefix(run.share_from, run.slot, run.share_len);
+    run.n_prefilled = run.share_len;
+    run.share_from = -1;
+    std::lock_guard<std::mutex> lock(mu);
+    stats.n_prefix_tokens_reused += static_cast<uint64_t>(run.share_len);
+  }
+}
+
 Status Scheduler::Impl::step() {
   const int64_t V = engine->vocab_size();
+  share_prefixes();
   // Decode tokens first (one per running sequence past its prompt), then prefill chunks in admission order.
   // Logits: each run's last row, and every prefill row of a request that scores its prompt.
   batch.clear();
@@ -157,10 +200,11 @@ Status Scheduler::Impl::step() {
     batch.push_back(TokenInput{.slot = s, .token = run.next_token, .pos = run.pos, .want_logits = true});
     runs.push_back(RunRows{.slot = s, .first = n_rows++, .n = 1});
   }
+  const size_t n_decode = batch.size();
   for (int64_t s : order) {
     const Running& run = *slots[static_cast<size_t>(s)];
     const auto budget = opt.max_batch_tokens - static_cast<int64_t>(batch.size());
-    if (!run.prefilling() || budget <= 0) continue;
+    if (!run.prefilling() || budget <= 0 || run.share_from >= 0) continue;  // (waiting for its prefix)
     const auto& p = run.r.req.prompt_ids;
     const int64_t n = std::min({opt.prefill_chunk, budget, static_cast<int64_t>(p.size()) - run.n_prefilled});
     const bool score = run.r.req.prompt_logprobs;
@@ -176,6 +220,7 @@ Status Scheduler::Impl::step() {
   ANVIL_CHECK(got_rows == n_rows, "scheduler: {} logits rows, expected {}", got_rows, n_rows);
   {
     std::lock_guard<std::mutex> lock(mu);
+    stats.n_prefill_tokens += batch.size() - n_decode;
     stats.last_batch_tokens = static_cast<int64_t>(batch.size());
     ++stats.n_forwards;
     stats.kv_used_tokens = 0;

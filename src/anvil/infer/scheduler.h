@@ -7,6 +7,10 @@
 // depend on what else is in a forward: packed_linear.h); the waiting queue and the slots
 // are bounded (submit() fails fast with kResourceExhausted instead of growing); a sink returning false
 // cancels its request at once and frees its slot (the sink still gets the one final event).
+// A sequence whose prompt starts with at least kMinSharedPrefix tokens of an earlier running sequence's
+// prompt copies those positions from that one's cache (KvCache::copy_prefix) instead of prefilling them,
+// waiting for them if that one is still prefilling (n choices of one prompt, a shared system prompt);
+// the copy holds the bits a prefill would write, so outputs do not change.
 // Follows vLLM / Orca iteration-level scheduling (Yu et al., OSDI '22) with chunked prefill (Sarathi).
 #pragma once
 
@@ -23,6 +27,9 @@
 #include "anvil/tokenizer/tokenizer.h"
 
 namespace anvil::infer {
+
+// Shared prompt tokens worth copying from (and, if need be, waiting for) another sequence's cache.
+inline constexpr int64_t kMinSharedPrefix = 16;
 
 struct SchedulerOptions {
   int64_t max_running = 8;         // sequences decoding at once (= engine slots)
@@ -74,6 +81,8 @@ struct SchedulerStats {
   int64_t last_batch_tokens = 0; // tokens in the latest forward
   uint64_t n_forwards = 0;
   uint64_t n_completed = 0, n_cancelled = 0, n_failed = 0;
+  uint64_t n_prefill_tokens = 0;        // prompt positions run through the engine
+  uint64_t n_prefix_tokens_reused = 0;  // prompt positions copied from another sequence's cache instead
 };
 
 class Scheduler {

@@ -156,6 +156,11 @@ std::string ServeMetrics::render(const infer::SchedulerStats& s) const {
                                   : 0.0);
   family(out, "anvil_forward_passes_total", "counter", "Engine forward passes (one per scheduler step).");
   sample(out, "anvil_forward_passes_total", model, static_cast<double>(s.n_forwards));
+  family(out, "anvil_prefill_tokens_total", "counter", "Prompt positions run through the engine.");
+  sample(out, "anvil_prefill_tokens_total", model, static_cast<double>(s.n_prefill_tokens));
+  family(out, "anvil_prefix_reused_tokens_total", "counter",
+         "Prompt positions copied from another running sequence's KV cache instead of prefilled.");
+  sample(out, "anvil_prefix_reused_tokens_total", model, static_cast<double>(s.n_prefix_tokens_reused));
   family(out, "anvil_scheduler_requests_total", "counter", "Requests the scheduler finished, by outcome.");
   sample(out, "anvil_scheduler_requests_total", model + ",outcome=\"completed\"", static_cast<double>(s.n_completed));
   sample(out, "anvil_scheduler_requests_total", model + ",outcome=\"cancelled\"", static_cast<double>(s.n_cancelled));
