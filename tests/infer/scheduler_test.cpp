@@ -3,7 +3,7 @@
 // prompt lengths (two longer than prefill_chunk, so chunked prefill interleaves with decodes), greedy and
 // seeded sampling (alone: bit-identical to a Generator prefilling in chunks of the same length); a long
 // prefill advancing one chunk per step next to a running decode; prompts sharing a prefix copy it from
-// another sequence's cache and still equal the Generator; stop strings, stop ids and end-of-text;
+// another sequence's cache, or take the slot a finished one left it in, and still equal the Generator; stop strings, stop ids and end-of-text;
 // a full queue, cancel(), a sink returning false, drain(), invalid requests, stats(), and destruction
 // with requests in flight.
 #include <gtest/gtest.h>
@@ -241,6 +241,41 @@ TEST(Scheduler, SharedPromptPrefixesAreCopiedNotRecomputed) {
       EXPECT_EQ(sched->stats().n_prefix_tokens_reused, want_reused);
       EXPECT_EQ(sched->stats().n_prefill_tokens, n_prompt - want_reused);
     }
+}
+
+// A finished sequence's cache stays in its slot: a later prompt that starts the same way (a next chat turn:
+// the last prompt + its answer + more) takes that slot and prefills only the rest, an unrelated one takes
+// the least recently used slot and so leaves it, and outputs still equal a lone Generator's.
+TEST(Scheduler, FinishedSequencesLeaveTheirPrefixForLaterPrompts) {
+  for (const bool llama : {false, true}) {
+    SCOPED_TRACE(llama ? "llama" : "gpt2");
+    auto gen = Generator::create(tiny_model(llama), byte_tokenizer(), {});
+    ASSERT_TRUE(gen.ok());
+    auto sched = make_scheduler(llama, {.max_running = 2});
+    const SamplingOptions o{.temperature = 0.0f, .max_tokens = 12, .ignore_eos = true, .logprobs = true};
+    auto run = [&](const std::vector<int32_t>& prompt, int key) {
+      Collector c;
+      EXPECT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = o}, c.sink(key)).ok());
+      c.wait(1);
+      auto want = gen->generate_ids(prompt, o);
+      EXPECT_TRUE(want.ok());
+      const Seen got = c.get(key);
+      EXPECT_EQ(got.tokens, want->tokens) << "request " << key;
+      EXPECT_EQ(got.logprobs, want->logprobs) << "request " << key;
+      return got.tokens;
+    };
+    const std::vector<int32_t> base = ids_of("The quick brown fox jumps over the lazy!");  // 40
+    const std::vector<int32_t> answer = run(base, 0);  // slot 0 now caches base + 11 of its 12 tokens
+    std::vector<int32_t> turn2 = base;
+    turn2.insert(turn2.end(), answer.begin(), answer.begin() + 8);
+    for (char ch : std::string(" and then?")) turn2.push_back(ch);
+    run(turn2, 1);                           // reuses 48 positions of slot 0
+    run(ids_of("Completely unrelated text"), 2);  // takes slot 1, the least recently used
+    run(base, 3);                            // slot 0 still starts with base: reuses 39
+    const SchedulerStats st = sched->stats();
+    EXPECT_EQ(st.n_prefix_tokens_reused, 48u + 39u);
+    EXPECT_EQ(st.n_prefill_tokens, 40u + (turn2.size() - 48) + 25u + 1u);
+  }
 }
 
 TEST(Scheduler, StopStringsStopIdsAndEndOfText) {

@@ -83,6 +83,12 @@ struct Scheduler::Impl {
   // Scheduler thread only.
   std::vector<std::optional<Running>> slots;
   std::vector<int64_t> order;  // running slots in admission order
+  // Per slot: the token each cached position was computed from. Kept when its sequence ends, so a later
+  // prompt that starts the same way can take the slot and skip those positions; last_used orders the free
+  // slots (least recently used first when none matches).
+  std::vector<std::vector<int32_t>> cached;
+  std::vector<uint64_t> last_used;
+  uint64_t use_clock = 0;
   std::vector<TokenInput> batch;
   struct RunRows {
     int64_t slot, first, n;  // its logits rows [first, first + n): the last row, or every row when scoring
@@ -103,6 +109,10 @@ struct Scheduler::Impl {
   Status step();
   // Prefix sharing (scheduler.h): finds each new sequence's donor, copies what donors have ready.
   void share_prefixes();
+  // The free slot for a new request: the one whose cached positions share the longest prefix (at least
+  // kMinSharedPrefix) with its prompt, else the least recently used; -1 when none is free. `reuse`: the
+  // positions it can keep (at most the prompt's length - 1).
+  int64_t pick_slot(const ScheduledRequest& req, int64_t& reuse) const;
 };
 
 bool Scheduler::Impl::send(Running& run, StreamEvent e) {
@@ -119,8 +129,8 @@ void Scheduler::Impl::finish(Running& run, const std::string& tail, const Status
   StreamEvent e;
   e.text = tail, e.final = true, e.error = error;
   if (run.seq) e.finish = run.seq->finish();
-  const int64_t slot = run.slot;
-  engine->cache().clear(slot);
+  const int64_t slot = run.slot;  // its cache stays, for a later prompt with the same start (pick_slot)
+  last_used[static_cast<size_t>(slot)] = ++use_clock;
   order.erase(std::find(order.begin(), order.end(), slot));
   {  // stats first: a consumer that reads them after its final event sees this request counted
     std::lock_guard<std::mutex> lock(mu);
@@ -151,6 +161,22 @@ void Scheduler::Impl::fail_waiting(Request& r, const Status& error) {
   --in_flight;
 }
 
+int64_t Scheduler::Impl::pick_slot(const ScheduledRequest& req, int64_t& reuse) const {
+  const auto& p = req.prompt_ids;
+  int64_t best = -1, lru = -1;
+  reuse = 0;
+  for (size_t s = 0; s < slots.size(); ++s) {
+    if (slots[s]) continue;
+    if (lru < 0 || last_used[s] < last_used[static_cast<size_t>(lru)]) lru = static_cast<int64_t>(s);
+    if (req.prompt_logprobs) continue;  // every prompt row must go through the forward
+    const auto& c = cached[s];
+    const auto common = static_cast<int64_t>(std::mismatch(p.begin(), p.end(), c.begin(), c.end()).first - p.begin());
+    const int64_t len = std::min(common, static_cast<int64_t>(p.size()) - 1);
+    if (len >= kMinSharedPrefix && len > reuse) best = static_cast<int64_t>(s), reuse = len;
+  }
+  return best >= 0 ? best : lru;
+}
+
 void Scheduler::Impl::share_prefixes() {
   for (size_t k = 0; k < order.size(); ++k) {
     Running& run = *slots[static_cast<size_t>(order[k])];
@@ -167,7 +193,7 @@ void Scheduler::Impl::share_prefixes() {
         const auto common = static_cast<int64_t>(
             std::mismatch(p.begin(), p.end(), q.begin(), q.end()).first - p.begin());
         const int64_t len = std::min(common, static_cast<int64_t>(p.size()) - 1);
-        if (len >= kMinSharedPrefix && len > run.share_len)
+        if (len >= kMinSharedPrefix && len > run.share_len && len > run.n_prefilled)
           run.share_from = d.slot, run.share_len = len, run.share_donor = d.r.id;
       }
     }
@@ -179,6 +205,8 @@ void Scheduler::Impl::share_prefixes() {
     }
     if (d->n_prefilled < run.share_len) continue;  // not in its cache yet
     engine->cache().copy_prefix(run.share_from, run.slot, run.share_len);
+    const auto& from = cached[static_cast<size_t>(run.share_from)];
+    cached[static_cast<size_t>(run.slot)].assign(from.begin(), from.begin() + run.share_len);
     run.n_prefilled = run.share_len;
     run.share_from = -1;
     std::lock_guard<std::mutex> lock(mu);
@@ -218,6 +246,11 @@ Status Scheduler::Impl::step() {
   if (static_cast<int64_t>(logits.size()) < n_rows * V) logits.resize(static_cast<size_t>(n_rows * V));
   ANVIL_ASSIGN_OR_RETURN(int64_t got_rows, engine->forward(batch, LogitsFor::kMarked, logits.data()));
   ANVIL_CHECK(got_rows == n_rows, "scheduler: {} logits rows, expected {}", got_rows, n_rows);
+  for (const TokenInput& t : batch) {  // what each slot's cache now holds
+    std::vector<int32_t>& c = cached[static_cast<size_t>(t.slot)];
+    c.resize(static_cast<size_t>(t.pos));
+    c.push_back(t.token);
+  }
   {
     std::lock_guard<std::mutex> lock(mu);
     stats.n_prefill_tokens += batch.size() - n_decode;
@@ -249,7 +282,9 @@ Status Scheduler::Impl::step() {
       if (run.prefilling()) return;  // more chunks to go; no row predicts a new token yet
       run.pos = run.n_prefilled;
       if (run.r.req.sampling.max_tokens == 0) {  // prefill only: done, nothing sampled
-        run_step[static_cast<size_t>(k)] = SeqStep{.done = true, .finish = FinishReason::kLength};
+        SeqStep done;
+        done.done = true, done.finish = FinishReason::kLength;
+        run_step[static_cast<size_t>(k)] = std::move(done);
         run_sampled[static_cast<size_t>(k)] = 1;
         return;
       }
@@ -315,16 +350,21 @@ void Scheduler::Impl::loop() {
         if (stop || cancels.erase(slots[static_cast<size_t>(s)]->r.id)) cancel_running.push_back(s);
       cancels.clear();  // ids of requests already finished (or never known)
       const auto now = Clock::now();
-      for (size_t s = 0; s < slots.size() && !stop && !waiting.empty(); ++s) {
-        if (slots[s]) continue;
+      while (!stop && !waiting.empty()) {
+        int64_t reuse = 0;
+        const int64_t s = pick_slot(waiting.front().req, reuse);
+        if (s < 0) break;  // no slot free
         Running run;
-        run.r = std::move(waiting.front()), run.slot = static_cast<int64_t>(s);
+        run.r = std::move(waiting.front()), run.slot = s;
         waiting.pop_front();
         run.queue_ms = ms_between(run.r.t_submit, now);
         run.seq.emplace(*tok, run.r.req.sampling, engine->vocab_size(), eos, run.r.req.prompt_ids);
-        engine->cache().clear(static_cast<int64_t>(s));
-        slots[s] = std::move(run);
-        order.push_back(static_cast<int64_t>(s));
+        engine->cache().set_length(s, reuse);  // the positions its prompt shares with what the slot holds
+        cached[static_cast<size_t>(s)].resize(static_cast<size_t>(reuse));
+        run.n_prefilled = reuse;
+        stats.n_prefix_tokens_reused += static_cast<uint64_t>(reuse);
+        slots[static_cast<size_t>(s)] = std::move(run);
+        order.push_back(s);
       }
       stats.waiting = static_cast<int64_t>(waiting.size());
       stats.running = static_cast<int64_t>(order.size());  // before unlocking: drain() reads it
@@ -339,7 +379,11 @@ void Scheduler::Impl::loop() {
     const Status st = step();
     if (!st.ok()) {  // the engine refused a batch: an invariant broke; fail what runs, keep serving
       const std::vector<int64_t> failed = order;
-      for (int64_t s : failed) finish(*slots[static_cast<size_t>(s)], {}, st);
+      for (int64_t s : failed) {
+        finish(*slots[static_cast<size_t>(s)], {}, st);
+        cached[static_cast<size_t>(s)].clear();  // nothing of it is trusted again
+        engine->cache().clear(s);
+      }
     }
     std::lock_guard<std::mutex> lock(mu);
     stats.kv_used_tokens = 0;
@@ -371,6 +415,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(model::Transformer model, t
   impl->eos = find_eos_id(*impl->tok);
   impl->max_seq = impl->engine->cache().max_seq();
   impl->slots.resize(static_cast<size_t>(opt.max_running));
+  impl->cached.resize(static_cast<size_t>(opt.max_running));
+  impl->last_used.assign(static_cast<size_t>(opt.max_running), 0);
   impl->order.reserve(static_cast<size_t>(opt.max_running));
   impl->batch.reserve(static_cast<size_t>(opt.max_batch_tokens));
   impl->logits.resize(static_cast<size_t>(opt.max_running * impl->engine->vocab_size()));

@@ -10,7 +10,9 @@
 // A sequence whose prompt starts with at least kMinSharedPrefix tokens of an earlier running sequence's
 // prompt copies those positions from that one's cache (KvCache::copy_prefix) instead of prefilling them,
 // waiting for them if that one is still prefilling (n choices of one prompt, a shared system prompt);
-// the copy holds the bits a prefill would write, so outputs do not change.
+// and a finished sequence's cache stays in its slot, taken by a later request whose prompt starts the same
+// way (the next chat turn), which then prefills only the rest. Either way the positions hold the bits a
+// prefill would write, so outputs do not change.
 // Follows vLLM / Orca iteration-level scheduling (Yu et al., OSDI '22) with chunked prefill (Sarathi).
 #pragma once
 

@@ -27,8 +27,8 @@ constexpr auto kPeerCheckInterval = std::chrono::milliseconds(20);
 
 // A prompt as the scheduler gets it and as echo returns it.
 struct PromptText {
-  std::vector<int32_t> ids;
-  std::string text;  // as the client sent it, or the decoded ids
+  std::vector<int32_t> ids = {};
+  std::string text = {};  // as the client sent it, or the decoded ids
 };
 
 // One choice: a prompt (index into Generation::prompts) and one scheduler request sampling it.
@@ -37,14 +37,14 @@ struct Choice {
   uint64_t request_id = 0;
   bool saw_token = false, echoed = false, finished = false;
   double last_token_s = 0.0;
-  infer::StreamEvent final_event;
-  CompletionResult out;  // whole responses: the text and logprobs so far
+  infer::StreamEvent final_event = {};
+  CompletionResult out = {};  // whole responses: the text and logprobs so far
   // Streams: this provide() call's text and logprobs (buffers kept, so a streamed token costs no
   // allocations), and the next token's logprobs.text_offset. The offset advances by token bytes, not by
   // the text sent (a token that ends a character mid-way sends its text later), so the offsets equal the
   // whole response's.
-  std::string chunk_text;
-  std::vector<TokenLogprob> chunk_lps;
+  std::string chunk_text = {};
+  std::vector<TokenLogprob> chunk_lps = {};
   size_t lp_offset = 0;
   bool finish_sent = false;
 };

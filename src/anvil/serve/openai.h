@@ -67,8 +67,8 @@ inline constexpr size_t kMaxLogitBiasEntries = 300;
 
 // One /v1/completions prompt: text, or token ids.
 struct ApiPrompt {
-  std::string text;
-  std::optional<std::vector<int32_t>> ids;
+  std::string text = {};
+  std::optional<std::vector<int32_t>> ids = {};
 };
 
 struct ApiRequest {
