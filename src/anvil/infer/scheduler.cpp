@@ -31,6 +31,13 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// How many leading positions of `prompt` a sequence can take from a cache computed on `held`: their common
+// prefix, less the prompt's last token (its row must go through the forward: it gives the first logits).
+int64_t reusable_prefix(const std::vector<int32_t>& prompt, const std::vector<int32_t>& held) {
+  const auto common = std::mismatch(prompt.begin(), prompt.end(), held.begin(), held.end()).first - prompt.begin();
+  return std::min<int64_t>(common, static_cast<int64_t>(prompt.size()) - 1);
+}
+
 Status cancelled(uint64_t id, const char* why) {
   return Status(StatusCode::kCancelled, fmt::format("[infer.scheduler] request {} cancelled: {}", id, why));
 }
@@ -162,16 +169,13 @@ void Scheduler::Impl::fail_waiting(Request& r, const Status& error) {
 }
 
 int64_t Scheduler::Impl::pick_slot(const ScheduledRequest& req, int64_t& reuse) const {
-  const auto& p = req.prompt_ids;
   int64_t best = -1, lru = -1;
   reuse = 0;
   for (size_t s = 0; s < slots.size(); ++s) {
     if (slots[s]) continue;
     if (lru < 0 || last_used[s] < last_used[static_cast<size_t>(lru)]) lru = static_cast<int64_t>(s);
     if (req.prompt_logprobs) continue;  // every prompt row must go through the forward
-    const auto& c = cached[s];
-    const auto common = static_cast<int64_t>(std::mismatch(p.begin(), p.end(), c.begin(), c.end()).first - p.begin());
-    const int64_t len = std::min(common, static_cast<int64_t>(p.size()) - 1);
+    const int64_t len = reusable_prefix(req.prompt_ids, cached[s]);
     if (len >= kMinSharedPrefix && len > reuse) best = static_cast<int64_t>(s), reuse = len;
   }
   return best >= 0 ? best : lru;
@@ -182,17 +186,12 @@ void Scheduler::Impl::share_prefixes() {
     Running& run = *slots[static_cast<size_t>(order[k])];
     if (!run.share_checked) {
       run.share_checked = true;
-      // The earlier sequence (not itself waiting) with the longest common prompt prefix; at least one prompt
-      // token stays to prefill (its row gives the first logits). Not for prompts being scored: every row
-      // of those must go through the forward.
-      const auto& p = run.r.req.prompt_ids;
+      // The earlier sequence (not itself waiting) with the longest common prompt prefix. Not for prompts
+      // being scored: every row of those must go through the forward.
       for (size_t j = 0; j < k && !run.r.req.prompt_logprobs; ++j) {
         const Running& d = *slots[static_cast<size_t>(order[j])];
         if (d.share_from >= 0) continue;
-        const auto& q = d.r.req.prompt_ids;
-        const auto common = static_cast<int64_t>(
-            std::mismatch(p.begin(), p.end(), q.begin(), q.end()).first - p.begin());
-        const int64_t len = std::min(common, static_cast<int64_t>(p.size()) - 1);
+        const int64_t len = reusable_prefix(run.r.req.prompt_ids, d.r.req.prompt_ids);
         if (len >= kMinSharedPrefix && len > run.share_len && len > run.n_prefilled)
           run.share_from = d.slot, run.share_len = len, run.share_donor = d.r.id;
       }
