@@ -376,5 +376,42 @@ TEST(PackedSwigluMlp, EqualsUnfusedSequence) {
   }
 }
 
+// The fused GELU MLP (GPT-2's) against its unfused sequence (packed_linear up, ops::gelu_forward,
+// packed_linear_add down), both approximations: act and x bit-identical, act's row padding untouched.
+// GPT-2 S's shape, one whose d_ff ends in a partial panel and a lane tail, and a tiny serial one. Both
+// sides take GELU from the kernels library, so the portable build compares the same bits too.
+TEST(PackedGeluMlp, EqualsUnfusedSequence) {
+  struct MlpShape {
+    int64_t C, F;
+  };
+  for (const MlpShape s : {MlpShape{256, 1024}, MlpShape{200, 1003}, MlpShape{48, 88}}) {
+    for (const GeluApprox approx : {GeluApprox::kTanh, GeluApprox::kErf}) {
+      const auto oi = model::WeightLayout::kOutIn;
+      const Layer up({s.C, s.F}, oi, true, 76), down({s.F, s.C}, oi, true, 78);
+      const int64_t lda = s.F + kOutPadCols, ldx = s.C + kOutPadCols;
+      for (const int64_t N : kRowCounts) {
+        SCOPED_TRACE(testing::Message() << "C=" << s.C << " F=" << s.F << " erf=" << (approx == GeluApprox::kErf)
+                                        << " N=" << N);
+        const auto ln = inputs(N, s.C, 84 + static_cast<uint64_t>(N));
+        auto x0 = normals(N * ldx, 94 + static_cast<uint64_t>(N));
+        at_thread_counts([&] {
+          std::vector<float> h(static_cast<size_t>(N * s.F));
+          std::vector<float> act_want(static_cast<size_t>(N * lda), kOutPad), act_got = act_want;
+          std::vector<float> x_want = x0, x_got = x0;
+          packed_linear(up.packed, h.data(), s.F, ln.data(), s.C + kInPad, N);
+          for (int64_t n = 0; n < N; ++n)
+            ops::gelu_forward(act_want.data() + n * lda, h.data() + n * s.F, s.F, approx);
+          packed_linear_add(down.packed, x_want.data(), ldx, act_want.data(), lda, N);
+          packed_gelu_mlp({.up = up.packed, .down = down.packed, .approx = approx, .inp = ln.data(),
+                           .ldi = s.C + kInPad, .act = act_got.data(), .lda = lda, .x = x_got.data(), .ldx = ldx,
+                           .N = N});
+          EXPECT_TRUE(same_bits(act_got, act_want));
+          EXPECT_TRUE(same_bits(x_got, x_want));
+        });
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace anvil::infer

@@ -58,7 +58,6 @@ Result<Engine> Engine::create(const model::Transformer& model, const EngineOptio
   e.x_.resize(N * C), e.ln_.resize(N * C), e.mean_.resize(N), e.rstd_.resize(N);
   e.qkv_.resize(N * (QD + 2 * KVD)), e.att_.resize(N * QD);
   e.act_.resize(N * F), e.lnf_.resize(N * C);
-  if (c.is_gpt2()) e.fc_.resize(N * F);  // the GELU MLP's pre-activation (LLaMA's SwiGLU is fused)
   e.runs_.reserve(N);
   return e;
 }
@@ -261,16 +260,9 @@ void Engine::layer_forward(int64_t l, int64_t N) {
                        .x = x, .ldx = C, .N = N});
     return;
   }
-  {
-    model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
-    packed_linear(w.up[0], fc_.data(), F, ln, C, N);
-  }
-  {
-    model::ScopedKernelTime t(timer_, model::KernelKind::kOther);
-    ops::gelu_forward(act, fc_.data(), N * F, c.gelu);
-  }
-  model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
-  packed_linear_add(w.down, x, C, act, F, N);
+  model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);  // GPT-2: GELU in the linears' region
+  packed_gelu_mlp({.up = w.up[0], .down = w.down, .approx = c.gelu, .inp = ln, .ldi = C, .act = act, .lda = F,
+                   .x = x, .ldx = C, .N = N});
 }
 
 Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor which, float* logits) {

@@ -106,7 +106,7 @@ class Engine {
   std::vector<float> alibi_slopes_;
   std::vector<float> rope_cos_, rope_sin_;  // (max_seq, D/2) from position 0
   // Planned activations for max_batch_ rows.
-  std::vector<float> x_, ln_, mean_, rstd_, qkv_, att_, fc_, act_, lnf_;
+  std::vector<float> x_, ln_, mean_, rstd_, qkv_, att_, act_, lnf_;
   std::vector<Run> runs_;
 };
 

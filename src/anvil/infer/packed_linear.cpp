@@ -16,6 +16,7 @@
 
 #include "anvil/base/check.h"
 #include "anvil/kernels/cpu/simd.h"
+#include "anvil/kernels/ops.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -206,6 +207,25 @@ void swiglu(float* out, const float* g, const float* u, int64_t n) {
 
 void check_rows(int64_t N, const char* op) { ANVIL_CHECK(N >= 1, "{}: {} rows", op, N); }
 
+// A fused MLP's two halves in one parallel region. First each thread fills act's columns of its share of
+// the first half's n_panels panels (equal weights each; first_floats = all of that half's weights):
+// act_panel(p, m0, rows) computes panel p's columns of act rows [m0, m0 + rows), at most kBlockRows of
+// them. Then, once every act row is complete (a barrier), x += act @ down over the threads' shares of down.
+template <typename ActPanel>
+void fused_mlp(int64_t n_panels, int64_t first_floats, const PackedLinear& down, const float* act, int64_t lda,
+               float* x, int64_t ldx, int64_t N, ActPanel act_panel) {
+  const int64_t down_total = total_floats(down);
+#pragma omp parallel if ((first_floats + down_total) * N >= kParallelMinWork)
+  {
+    const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
+    for (int64_t p = n_panels * t / n_threads; p < n_panels * (t + 1) / n_threads; ++p)
+      for (int64_t m0 = 0; m0 < N; m0 += kBlockRows) act_panel(p, m0, std::min<int64_t>(kBlockRows, N - m0));
+#pragma omp barrier
+    const Span s = span_of(down, 0, thread_share(down_total));
+    if (s.begin < s.end) panel_range<true>(down, x + s.begin * kPanelCols, ldx, act, lda, N, s.begin, s.end);
+  }
+}
+
 }  // namespace
 
 void packed_linears(std::span<const LinearOutput> outs, const float* inp, int64_t ldi, int64_t N) {
@@ -242,32 +262,35 @@ void packed_linear_add(const PackedLinear& lin, float* x, int64_t ldx, const flo
 
 void packed_swiglu_mlp(const SwigluMlp& m) {
   check_rows(m.N, "packed_swiglu_mlp");
-  const int64_t C = m.gate.in(), F = m.gate.out(), N = m.N;
+  const int64_t C = m.gate.in(), F = m.gate.out();
   ANVIL_CHECK(m.up.in() == C && m.up.out() == F && m.down.in() == F,
               "packed_swiglu_mlp: gate ({}, {}), up ({}, {}), down ({}, {}) do not chain", C, F, m.up.in(), m.up.out(),
               m.down.in(), m.down.out());
-  const int64_t n_panels = m.gate.n_panels(), down_total = total_floats(m.down);
-#pragma omp parallel if ((2 * total_floats(m.gate) + down_total) * N >= kParallelMinWork)
-  {
-    // gate/up panels (equal weights each) a block of rows at a time, then, once every act row is complete,
-    // down's panels.
-    const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
-    float g[kBlockRows * kPanelCols], u[kBlockRows * kPanelCols];
-    for (int64_t p = n_panels * t / n_threads; p < n_panels * (t + 1) / n_threads; ++p) {
-      const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
-      for (int64_t m0 = 0; m0 < N; m0 += kBlockRows) {
-        const int64_t rows = std::min<int64_t>(kBlockRows, N - m0);
-        const float* inp = m.inp + m0 * m.ldi;
-        panel_range<false>(m.gate, g, kPanelCols, inp, m.ldi, rows, p, p + 1);
-        panel_range<false>(m.up, u, kPanelCols, inp, m.ldi, rows, p, p + 1);
-        for (int64_t n = 0; n < rows; ++n)
-          swiglu(m.act + (m0 + n) * m.lda + f0, g + n * kPanelCols, u + n * kPanelCols, nf);
-      }
-    }
-#pragma omp barrier
-    const Span s = span_of(m.down, 0, thread_share(down_total));
-    if (s.begin < s.end) panel_range<true>(m.down, m.x + s.begin * kPanelCols, m.ldx, m.act, m.lda, N, s.begin, s.end);
-  }
+  fused_mlp(m.gate.n_panels(), 2 * total_floats(m.gate), m.down, m.act, m.lda, m.x, m.ldx, m.N,
+            [&](int64_t p, int64_t m0, int64_t rows) {
+              float g[kBlockRows * kPanelCols], u[kBlockRows * kPanelCols];
+              const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
+              const float* inp = m.inp + m0 * m.ldi;
+              panel_range<false>(m.gate, g, kPanelCols, inp, m.ldi, rows, p, p + 1);
+              panel_range<false>(m.up, u, kPanelCols, inp, m.ldi, rows, p, p + 1);
+              for (int64_t n = 0; n < rows; ++n)
+                swiglu(m.act + (m0 + n) * m.lda + f0, g + n * kPanelCols, u + n * kPanelCols, nf);
+            });
+}
+
+void packed_gelu_mlp(const GeluMlp& m) {
+  check_rows(m.N, "packed_gelu_mlp");
+  const int64_t F = m.up.out();
+  ANVIL_CHECK(m.down.in() == F, "packed_gelu_mlp: up ({}, {}), down ({}, {}) do not chain", m.up.in(), F,
+              m.down.in(), m.down.out());
+  fused_mlp(m.up.n_panels(), total_floats(m.up), m.down, m.act, m.lda, m.x, m.ldx, m.N,
+            [&](int64_t p, int64_t m0, int64_t rows) {
+              float h[kBlockRows * kPanelCols];
+              const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
+              panel_range<false>(m.up, h, kPanelCols, m.inp + m0 * m.ldi, m.ldi, rows, p, p + 1);
+              for (int64_t n = 0; n < rows; ++n)
+                ops::gelu_forward_serial(m.act + (m0 + n) * m.lda + f0, h + n * kPanelCols, nf, m.approx);
+            });
 }
 
 const char* packed_linear_kernel() {

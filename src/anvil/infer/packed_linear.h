@@ -8,8 +8,8 @@
 // Batch invariant: every (row, output) has its own accumulator, started at b[o] (or 0) and fed
 // x[n][i] * w[i][o] in i order, so row n's output depends only on row n's input — bit-identical whatever N
 // and the other rows: a token's logits are the same decoded alone, batched with other sequences, or inside
-// a prefill chunk. The fused forms (several linears, + residual, the SwiGLU MLP) each run in ONE OpenMP
-// region and give the same bits as the unfused sequence of packed_linear / ops::add / ops::swiglu_forward.
+// a prefill chunk. The fused forms (several linears, + residual, the SwiGLU and GELU MLPs) each run in ONE
+// OpenMP region and give the same bits as the unfused sequence of packed_linear / ops::add / the activation.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +77,24 @@ struct SwigluMlp {
   int64_t N = 0;
 };
 void packed_swiglu_mlp(const SwigluMlp& m);
+
+// The GPT-2 MLP with its residual, in one parallel region (a barrier between the halves):
+//   act = gelu(inp @ up (+ b))               (N, F) at row stride lda
+//   x  += act @ down (+ b)                   (N, C) at row stride ldx
+// bit-identical to packed_linear(up), ops::gelu_forward, packed_linear_add(down).
+struct GeluMlp {
+  const PackedLinear& up;    // (C, F)
+  const PackedLinear& down;  // (F, C)
+  GeluApprox approx = GeluApprox::kTanh;
+  const float* inp = nullptr;
+  int64_t ldi = 0;
+  float* act = nullptr;
+  int64_t lda = 0;
+  float* x = nullptr;
+  int64_t ldx = 0;
+  int64_t N = 0;
+};
+void packed_gelu_mlp(const GeluMlp& m);
 
 // Which loops this build of packed_linear.cpp runs: "avx512" or "portable" (any other x86-64 or another
 // architecture: the same per-output order, so the same bits, from plain loops the compiler vectorises).

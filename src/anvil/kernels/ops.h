@@ -65,6 +65,9 @@ void quantize_row_i8(int8_t* q, float* scale, const float* x, int64_t n);
 
 // ---- activations -----------------------------------------------------------------------------
 void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx);
+// gelu_forward's arithmetic (the same bits, element by element) on the calling thread only: for callers
+// already inside a parallel region (the engine's fused GELU MLP).
+void gelu_forward_serial(float* out, const float* inp, int64_t n, GeluApprox approx);
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, GeluApprox approx);  // dinp = (may alias dout)
 // SwiGLU: out = silu(gate) * up, elementwise over n.
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);

@@ -27,28 +27,33 @@ void for_chunks(int64_t n, Body body) {
   for (int64_t c = 0; c < n_chunks; ++c) body(c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 
+// GELU of one piece of at most kChunk elements.
+void gelu_chunk(float* y, const float* x, int64_t len, GeluApprox approx) {
+  if (approx == GeluApprox::kTanh) {
+    float t[kChunk];
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) t[i] = -2.0f * kSqrt2OverPi * (x[i] + kGeluCoeff * x[i] * x[i] * x[i]);
+    simd::exp_inplace(t, len);
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) y[i] = x[i] / (1.0f + t[i]);  // 0.5 x (1 + tanh u)
+  } else {
+    float s[kChunk];
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) s[i] = x[i] * kInvSqrt2;
+    simd::one_plus_erf_inplace(s, len);
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) y[i] = 0.5f * x[i] * s[i];
+  }
+}
+
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n, GeluApprox approx) {
-  for_chunks(n, [&](int64_t i0, int64_t len) {
-    const float* x = inp + i0;
-    float* y = out + i0;
-    if (approx == GeluApprox::kTanh) {
-      float t[kChunk];
-#pragma omp simd
-      for (int64_t i = 0; i < len; ++i) t[i] = -2.0f * kSqrt2OverPi * (x[i] + kGeluCoeff * x[i] * x[i] * x[i]);
-      simd::exp_inplace(t, len);
-#pragma omp simd
-      for (int64_t i = 0; i < len; ++i) y[i] = x[i] / (1.0f + t[i]);  // 0.5 x (1 + tanh u)
-    } else {
-      float s[kChunk];
-#pragma omp simd
-      for (int64_t i = 0; i < len; ++i) s[i] = x[i] * kInvSqrt2;
-      simd::one_plus_erf_inplace(s, len);
-#pragma omp simd
-      for (int64_t i = 0; i < len; ++i) y[i] = 0.5f * x[i] * s[i];
-    }
-  });
+  for_chunks(n, [&](int64_t i0, int64_t len) { gelu_chunk(out + i0, inp + i0, len, approx); });
+}
+
+void gelu_forward_serial(float* out, const float* inp, int64_t n, GeluApprox approx) {
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) gelu_chunk(out + i0, inp + i0, std::min(kChunk, n - i0), approx);
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, GeluApprox approx) {
