@@ -6,6 +6,7 @@
 // watching the socket while a --stream-interval chunk fills), shutdown() lets an in-flight stream
 // finish while new requests get 503, httplib's own errors (413, 404) come back as OpenAI JSON, a known
 // route asked with the wrong method is a 405 with Allow, a second server cannot bind a port in use,
+// accepted sockets send at once (TCP_NODELAY) and the listen backlog holds a burst of connections,
 // top_logprobs are the log-softmax of the Engine's own logits at each position (completions and chat,
 // whole and streamed), echo scores a token-id prompt the same way, logit_bias forces and bans tokens,
 // several prompts with n choices each equal
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -318,6 +320,53 @@ TEST_F(Http, PortInUseIsAnError) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find(std::to_string(server_->port())), std::string::npos);
+}
+
+// The sockets of this process whose local port is `port`, as (fd, listening?).
+std::vector<std::pair<int, bool>> sockets_on_port(int port) {
+  std::vector<std::pair<int, bool>> out;
+  for (int fd = 0; fd < 4096; ++fd) {
+    sockaddr_in a{};
+    socklen_t len = sizeof(a);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || a.sin_family != AF_INET ||
+        ntohs(a.sin_port) != port)
+      continue;
+    int listening = 0;
+    socklen_t n = sizeof(listening);
+    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &n);
+    out.emplace_back(fd, listening != 0);
+  }
+  return out;
+}
+
+// Streamed chunks leave at once (TCP_NODELAY on the accepted socket: with Nagle's algorithm a chunk
+// waited for the ACK of the one before, up to 40 ms), and the accept queue holds a burst of connections
+// (httplib's own backlog is 5: 8 clients starting together lost handshakes and waited 1 s each). For a
+// listening socket Linux reports the backlog bound in tcp_info's tcpi_sacked.
+TEST_F(Http, AcceptedSocketsSendAtOnceAndTheAcceptQueueHoldsABurst) {
+  httplib::Client keep("127.0.0.1", server_->port());
+  keep.set_keep_alive(true);  // the connection (and the server's socket) stays open after the request
+  auto r = keep.Post("/v1/completions", R"({"model":"tiny","prompt":"ab","max_tokens":2,"stream":true})",
+                     "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  int n_listening = 0, n_accepted = 0;
+  for (const auto& [fd, listening] : sockets_on_port(server_->port())) {
+    if (listening) {
+      tcp_info info{};
+      socklen_t n = sizeof(info);
+      ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &n), 0);
+      EXPECT_GE(info.tcpi_sacked, 128u) << "listen backlog";
+      ++n_listening;
+    } else {
+      int nodelay = 0;
+      socklen_t n = sizeof(nodelay);
+      ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &n), 0);
+      EXPECT_EQ(nodelay, 1) << "accepted socket " << fd;
+      ++n_accepted;
+    }
+  }
+  EXPECT_EQ(n_listening, 1);
+  EXPECT_GE(n_accepted, 1);
 }
 
 // log-softmax of one logits row, in double.

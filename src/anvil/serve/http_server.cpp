@@ -225,11 +225,19 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(infer::Scheduler& schedule
                                                         kExtraWorkers;
   impl->server.new_task_queue = [n_workers] { return new httplib::ThreadPool(static_cast<size_t>(n_workers)); };
   impl->server.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
+  // Every streamed chunk is a small write: with Nagle's algorithm one waits for the ACK of the one before,
+  // which the client may delay by up to 40 ms (Linux's delayed ACK). That held up the end of each streamed
+  // response (its last chunk) and so the next request on a kept-alive connection. Accepted sockets
+  // inherit TCP_NODELAY from the listening one.
+  impl->server.set_tcp_nodelay(true);
   // httplib's default sets SO_REUSEPORT, which lets a second server bind a port in use and silently take
-  // half of its connections. SO_REUSEADDR alone still allows a quick restart over TIME_WAIT sockets.
-  impl->server.set_socket_options([](int sock) {
+  // half of its connections. SO_REUSEADDR alone still allows a quick restart over TIME_WAIT sockets. The
+  // callback sees each socket httplib tries before binding it; the last one is the one that listens.
+  int listen_fd = -1;
+  impl->server.set_socket_options([&listen_fd](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
   });
   impl->install_routes();
 
@@ -242,6 +250,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(infer::Scheduler& schedule
   if (p->port <= 0)
     return unavailable("[http.start] cannot listen on {}:{} (address in use, or not an address of this machine)",
                        options.host, options.port);
+  // Debian's httplib listens with a backlog of 5: a burst of more new connections than that (8 clients
+  // starting at once, while the accept thread waits for a core) overflowed the accept queue, and each
+  // dropped handshake cost its client a 1 s retransmission. Listening again only raises the bound.
+  if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0)
+    return internal_error("[http.start] cannot raise the listen backlog of {}:{}", options.host, p->port);
   auto listen_ended = std::make_shared<std::atomic<bool>>(false);
   p->listener = std::thread([p, listen_ended] {
     p->server.listen_after_bind();
