@@ -4,9 +4,12 @@ and 16 concurrent streams, single-stream decode tokens/s and time to first token
 model shape and LLaMA 15M (dim 288, 6 layers, 6 heads, ffn 768, vocab 32000, context 256), both with
 random weights (`anvil model init`) and a byte-level tokenizer. Prints a Markdown table whose ratio
 column is aggregate / single-stream from the same run (issue 6's goal: >= 4x at 8 streams; llama-server
-reaches 1.7-2.3x on this machine, ../shared/peers/RESULTS.md). Python standard library only.
+reaches 1.7-2.3x on this machine, ../shared/peers/RESULTS.md). Python standard library only; the streams
+are read by bench_serve_load (bench/serve_load.cpp, built with anvil), or with --client python by this
+script's threads, whose JSON parsing of every chunk takes a large share of a 2-core machine.
   /usr/bin/python3 bench/serve_bench.py [--anvil build/anvil] [--tokens 128] [--models quickstart,llama15m]
       [--streams 1,4,8,16] [--repeat N] [--kv-cache f16|f32|int8] [--stream-interval 1]
+      [--client native|python]
 (--models llama110m: the LLaMA 110M shape, dim 768, 12 layers, 12 heads, ffn 2048, context 1024; S and M:
 issue 2's GPT-2 configs, d_model 256 / 512, 4 / 8 layers, vocab 8192 / 32768, context 256 / 512.)
 With --url it drives an already running OpenAI-compatible server (e.g. llama-server) with the same client:
@@ -35,6 +38,10 @@ MODELS = {
     # Issue 2's GPT-2 configs S and M (bench/train_vs_torch.py), learned positions, tied head.
     "S": {"model_type": "gpt2", "vocab_size": 8192, "n_positions": 256, "n_embd": 256, "n_layer": 4, "n_head": 4},
     "M": {"model_type": "gpt2", "vocab_size": 32768, "n_positions": 512, "n_embd": 512, "n_layer": 8, "n_head": 8},
+    # A tiny LLaMA for the script's own test (bench/CMakeLists.txt: bench.serve_bench_tiny).
+    "tiny": {"model_type": "llama", "vocab_size": 320, "hidden_size": 32, "intermediate_size": 64,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "max_position_embeddings": 256, "initializer_range": 0.5},
     "llama110m": {"model_type": "llama", "vocab_size": 32000, "hidden_size": 768, "intermediate_size": 2048,
                   "num_hidden_layers": 12, "num_attention_heads": 12, "num_key_value_heads": 12,
                   "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
@@ -82,12 +89,16 @@ def start_server(anvil, model_dir, threads, max_running, stream_interval, kv_cac
     return proc, m.group(1), int(m.group(2))
 
 
+def request_body(n_tokens, model, extra):
+    return json.dumps({"model": model, "prompt": PROMPT, "max_tokens": n_tokens, "temperature": 0,
+                       "logprobs": 0, "stream": True, "stream_options": {"include_usage": True}, **(extra or {})})
+
+
 def stream_request(host, port, n_tokens, model="bench", extra=None):
     """One streamed completion; returns (ttft_s, decode_s, n_tokens, count_source) measured on the client.
     The token count is usage.completion_tokens when the server sends it, else llama-server's
     timings.predicted_n, else the number of logprobs tokens, else the number of chunks carrying text."""
-    body = json.dumps({"model": model, "prompt": PROMPT, "max_tokens": n_tokens, "temperature": 0,
-                       "logprobs": 0, "stream": True, "stream_options": {"include_usage": True}, **(extra or {})})
+    body = request_body(n_tokens, model, extra)
     conn = http.client.HTTPConnection(host, port, timeout=600)
     t0 = time.perf_counter()
     conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
@@ -127,7 +138,8 @@ def stream_request(host, port, n_tokens, model="bench", extra=None):
 
 
 def run_level(host, port, n_streams, n_tokens, rounds, model, extra):
-    """All streams' results, aggregate tok/s and the client's own CPU share (CPU s / wall s)."""
+    """Python client: n_streams threads, each sending `rounds` requests in turn. Returns aggregate tok/s,
+    mean TTFT ms, per-stream decode tok/s, the client's own CPU share (CPU s / wall s) and the count source."""
     results, errors = [], []
     lock = threading.Lock()
 
@@ -153,7 +165,22 @@ def run_level(host, port, n_streams, n_tokens, rounds, model, extra):
     if errors:
         sys.exit(f"serve_bench: {len(errors)} requests failed, first: {errors[0]}")
     client_cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall
-    return sum(r[2] for r in results) / wall, results, client_cpu
+    tokens, decode_s = sum(r[2] for r in results), sum(r[1] for r in results)
+    decode = sum(r[2] - 1 for r in results) / decode_s if decode_s > 0 else float("nan")  # nan: one chunk each
+    return (tokens / wall, 1000 * sum(r[0] for r in results) / len(results), decode, client_cpu,
+            ",".join(sorted({r[3] for r in results})), tokens)
+
+
+def run_level_native(load, host, port, n_streams, n_tokens, rounds, model, extra):
+    """The same level through bench_serve_load (C++, one keep-alive connection per stream, no JSON parsing
+    but the usage count), so that the client takes little of the cores it shares with the server."""
+    r = subprocess.run([load, "--host", host, "--port", str(port), "--streams", str(n_streams), "--requests",
+                        str(rounds), "--body", request_body(n_tokens, model, extra)], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"serve_bench: {r.stderr.strip()}")
+    m = json.loads(r.stdout)
+    decode = m["decode_tok_s"] if m["decode_tok_s"] is not None else float("nan")
+    return m["tok_s"], m["ttft_ms"], decode, m["client_cpu"], "usage", m["tokens"]
 
 
 def bench_server(name, host, port, model, levels, args, rows, extra=None):
@@ -165,11 +192,15 @@ def bench_server(name, host, port, model, levels, args, rows, extra=None):
     for rep in range(args.repeat):
         single = None
         for n in levels:
-            agg, res, client_cpu = run_level(host, port, n, args.tokens, args.rounds if n > 1 else args.rounds + 1,
-                                             model, extra)
-            ttft_ms = 1000 * sum(r[0] for r in res) / len(res)
-            decode = sum(r[2] - 1 for r in res) / sum(r[1] for r in res)
-            source = ",".join(sorted({r[3] for r in res}))
+            rounds = args.rounds if n > 1 else args.rounds + 1
+            if args.client == "native":
+                level = run_level_native(args.load, host, port, n, args.tokens, rounds, model, extra)
+            else:
+                level = run_level(host, port, n, args.tokens, rounds, model, extra)
+            agg, ttft_ms, decode, client_cpu, source, tokens = level
+            if not args.url and tokens != n * rounds * args.tokens:  # anvil's bench models never stop early
+                sys.exit(f"serve_bench: the {args.client} client counted {tokens} tokens at {n} streams, "
+                         f"expected {n * rounds * args.tokens}")
             single = single or agg
             runs[n].append((agg, agg / single, ttft_ms, decode, client_cpu, source))
             print(f"[serve_bench] {name}: {n:2d} streams: {agg:8.1f} tok/s aggregate ({agg / single:.2f}x), "
@@ -196,6 +227,11 @@ def main():
     ap.add_argument("--stream-interval", type=int, default=1, help="anvil serve --stream-interval (tokens per chunk)")
     ap.add_argument("--kv-cache", default="f16", choices=["f16", "f32", "int8"],
                     help="anvil serve / generate --kv-cache")
+    ap.add_argument("--client", default="native", choices=["native", "python"],
+                    help="native: bench_serve_load (C++, built with anvil), which takes a few us of CPU per "
+                         "streamed token; python: this script's threads (standard library only), 30-80 us")
+    ap.add_argument("--load", default=os.path.join(ROOT, "build/bench/bench_serve_load"),
+                    help="the bench_serve_load binary for --client native")
     ap.add_argument("--url", help="benchmark this running server (http://HOST:PORT) instead of `anvil serve`")
     ap.add_argument("--served-model", default="bench", help="with --url: the model name requests send")
     ap.add_argument("--label", help="with --url: the model column's text (default: the URL)")
@@ -203,6 +239,9 @@ def main():
                     help='with --url: JSON object merged into each request, e.g. \'{"ignore_eos": true}\'')
     args = ap.parse_args()
     levels = [int(s) for s in args.streams.split(",")]
+    if args.client == "native" and not os.access(args.load, os.X_OK):
+        sys.exit(f"serve_bench: no client binary at {args.load} (build it: ninja -C build bench/bench_serve_load), "
+                 "or run with --client python")
     rows = []
     engine = {}
     if args.url:
@@ -233,7 +272,10 @@ def main():
 def print_table(args, rows, engine):
     server = (f"server at {args.url}" if args.url
               else f"{args.threads} threads, one chunk per scheduler step, {args.kv_cache} KV cache")
-    print(f"\n{args.tokens} tokens per request, prompt {len(PROMPT)} bytes, greedy, HTTP SSE completions, {server}\n")
+    client = ("client bench_serve_load (C++)" if args.client == "native"
+              else "client: this script's Python threads")
+    print(f"\n{args.tokens} tokens per request, prompt {len(PROMPT)} bytes, greedy, HTTP SSE completions, {server}, "
+          f"{client}\n")
     medians = " (medians of --repeat runs; each run's ratio in brackets)" if args.repeat > 1 else ""
     print(f"| model | streams | aggregate tok/s | x single-stream{medians} | mean TTFT ms | per-stream decode tok/s "
           "| client CPU (cores) | tokens counted from |")
