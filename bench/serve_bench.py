@@ -5,8 +5,8 @@ model shape and LLaMA 15M (dim 288, 6 layers, 6 heads, ffn 768, vocab 32000, con
 random weights (`anvil model init`) and a byte-level tokenizer. Prints a Markdown table whose ratio
 column is aggregate / single-stream from the same run (issue 6's goal: >= 4x at 8 streams; llama-server
 reaches 1.7-2.3x on this machine, ../shared/peers/RESULTS.md). Python standard library only; the streams
-are read by bench_serve_load (bench/serve_load.cpp, built with anvil), or with --client python by this
-script's threads, whose JSON parsing of every chunk takes a large share of a 2-core machine.
+are read by bench_serve_load (bench/serve_load.cpp, built with anvil when libcurl is installed), or with
+--client python by this script's threads, which take 2-3x its CPU per token on a 2-core machine.
   /usr/bin/python3 bench/serve_bench.py [--anvil build/anvil] [--tokens 128] [--models quickstart,llama15m]
       [--streams 1,4,8,16] [--repeat N] [--kv-cache f16|f32|int8] [--stream-interval 1]
       [--client native|python]
@@ -172,8 +172,9 @@ def run_level(host, port, n_streams, n_tokens, rounds, model, extra):
 
 
 def run_level_native(load, host, port, n_streams, n_tokens, rounds, model, extra):
-    """The same level through bench_serve_load (C++, one keep-alive connection per stream, no JSON parsing
-    but the usage count), so that the client takes little of the cores it shares with the server."""
+    """The same level through bench_serve_load (C++, libcurl multi: one thread, a kept-alive connection per
+    stream, no JSON parsing but the usage count), so that the client takes less of the cores it shares
+    with the server."""
     r = subprocess.run([load, "--host", host, "--port", str(port), "--streams", str(n_streams), "--requests",
                         str(rounds), "--body", request_body(n_tokens, model, extra)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -228,8 +229,9 @@ def main():
     ap.add_argument("--kv-cache", default="f16", choices=["f16", "f32", "int8"],
                     help="anvil serve / generate --kv-cache")
     ap.add_argument("--client", default="native", choices=["native", "python"],
-                    help="native: bench_serve_load (C++, built with anvil), which takes a few us of CPU per "
-                         "streamed token; python: this script's threads (standard library only), 30-80 us")
+                    help="native: bench_serve_load (C++, libcurl's multi interface on one thread), 20-30 us of "
+                         "CPU per streamed token on the 2-core machine; python: this script's threads "
+                         "(standard library only), 60-90 us")
     ap.add_argument("--load", default=os.path.join(ROOT, "build/bench/bench_serve_load"),
                     help="the bench_serve_load binary for --client native")
     ap.add_argument("--url", help="benchmark this running server (http://HOST:PORT) instead of `anvil serve`")

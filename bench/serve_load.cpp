@@ -1,27 +1,28 @@
 // bench_serve_load: a lean load generator for OpenAI-compatible streamed completions, the native client of
-// bench/serve_bench.py (--client native). N threads, each with its own keep-alive connection, send R
-// requests one after another (POST /v1/completions with the given JSON body, which must ask for
-// `"stream": true` and `"stream_options": {"include_usage": true}`) and read the server-sent events as they
-// come. Per request it takes the time to the first event carrying text, the time from there to the last,
-// and usage.completion_tokens from the usage event. It parses no other JSON: on a 2-core machine the
-// client shares the cores with the server, and Python's client spends 30-80 us of CPU per streamed token
-// (json.loads of every chunk), a large part of a small model's step; this one spends a few us.
+// bench/serve_bench.py (--client native). N streams, each sending R requests one after another (POST
+// /v1/completions with the given JSON body, which must ask for `"stream": true` and
+// `"stream_options": {"include_usage": true}`) on its own kept-alive connection, all driven by one thread
+// through libcurl's multi interface: the server-sent events of every stream that has news are read in one
+// wake-up. Per request it takes the time to the first event carrying text, the time from there to the
+// last, and usage.completion_tokens from the usage event; it parses no other JSON. On a 2-core machine the
+// client shares the cores with the server: Python's threaded client spends 30-80 us of CPU per streamed
+// token (json.loads of every chunk, a wake-up per chunk), a large part of a small model's step.
 //   bench_serve_load --port P [--host 127.0.0.1] [--streams 8] [--requests 2] --body JSON
 // Prints one JSON object: streams, requests, tokens, wall_s, tok_s (aggregate), ttft_ms (mean),
 // decode_tok_s (per stream: (tokens - 1) / time from first to last token, summed over requests; null if
 // every request came in one chunk) and client_cpu (this process's CPU seconds / wall seconds). Exits 1
 // naming the first failed request.
-#include <httplib.h>
+#include <curl/curl.h>
 #include <sys/resource.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -85,23 +86,38 @@ class EventReader {
   long n_token_events_ = 0, tokens_ = -1;
 };
 
-bool one_request(httplib::Client& cli, const Options& o, RequestResult* r, std::string* error) {
-  const Clock::time_point t0 = Clock::now();
-  EventReader reader(t0);
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/completions";
-  req.body = o.body;
-  req.set_header("Content-Type", "application/json");
-  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    reader.feed(data, n);
-    return true;
-  };
-  httplib::Response res;
-  httplib::Error err = httplib::Error::Success;
-  if (!cli.send(req, res, err)) return *error = "request failed: " + httplib::to_string(err), false;
-  if (res.status != 200) return *error = "HTTP " + std::to_string(res.status), false;
-  return reader.result(r, error);
+// One stream: its easy handle (libcurl keeps the connection open between its requests), the request in
+// flight and the results so far.
+struct Stream {
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  std::unique_ptr<EventReader> reader;
+  int n_sent = 0;
+  std::vector<RequestResult> results;
+};
+
+size_t on_data(char* data, size_t size, size_t n, void* reader) {
+  static_cast<EventReader*>(reader)->feed(data, size * n);
+  return size * n;
+}
+
+// Starts the stream's next request on `multi`.
+void send(CURLM* multi, Stream& s, const Options& o, const std::string& url) {
+  if (!s.easy) {
+    s.easy = curl_easy_init();
+    s.headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    curl_easy_setopt(s.easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(s.easy, CURLOPT_HTTPHEADER, s.headers);
+    curl_easy_setopt(s.easy, CURLOPT_POSTFIELDS, o.body.c_str());
+    curl_easy_setopt(s.easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(o.body.size()));
+    curl_easy_setopt(s.easy, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(s.easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(s.easy, CURLOPT_NOSIGNAL, 1L);  // no SIGPIPE handler swapped per call (SIG_IGN in main)
+  }
+  s.reader = std::make_unique<EventReader>(Clock::now());
+  curl_easy_setopt(s.easy, CURLOPT_WRITEDATA, s.reader.get());
+  ++s.n_sent;
+  curl_multi_add_handle(multi, s.easy);
 }
 
 [[noreturn]] void usage(const char* why) {
@@ -133,30 +149,46 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  std::mutex mu;
-  std::vector<RequestResult> results;
+  std::signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  CURLM* multi = curl_multi_init();
+  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(o.streams));
+  const std::string url = "http://" + o.host + ":" + std::to_string(o.port) + "/v1/completions";
+  std::vector<Stream> streams(static_cast<size_t>(o.streams));
   std::string first_error;
-  auto worker = [&] {
-    httplib::Client cli(o.host, o.port);
-    cli.set_keep_alive(true);
-    cli.set_tcp_nodelay(true);  // httplib writes the headers and the body apart: Nagle + delayed ACK = 40 ms
-    cli.set_read_timeout(600, 0);
-    for (int k = 0; k < o.requests; ++k) {
-      RequestResult r;
-      std::string error;
-      const bool ok = one_request(cli, o, &r, &error);
-      const std::lock_guard<std::mutex> lock(mu);
-      if (ok) results.push_back(r);
-      else if (first_error.empty()) first_error = error;
-    }
-  };
   const double c0 = cpu_seconds();
   const Clock::time_point t0 = Clock::now();
-  std::vector<std::thread> threads;
-  for (int s = 0; s < o.streams; ++s) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
+  for (Stream& s : streams) send(multi, s, o, url);
+  for (int running = 1; running > 0;) {
+    curl_multi_perform(multi, &running);
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+      if (m->msg != CURLMSG_DONE) continue;
+      Stream* s = nullptr;
+      for (Stream& c : streams) s = c.easy == m->easy_handle ? &c : s;
+      long status = 0;
+      curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+      RequestResult r;
+      std::string error;
+      if (m->data.result != CURLE_OK) error = std::string("request failed: ") + curl_easy_strerror(m->data.result);
+      else if (status != 200) error = "HTTP " + std::to_string(status);
+      if (error.empty() && s->reader->result(&r, &error)) s->results.push_back(r);
+      else if (first_error.empty()) first_error = error;
+      curl_multi_remove_handle(multi, s->easy);
+      if (s->n_sent < o.requests) send(multi, *s, o, url), running = 1;
+    }
+    if (running > 0) curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const double cpu = cpu_seconds() - c0;
+  std::vector<RequestResult> results;
+  for (Stream& s : streams) {
+    results.insert(results.end(), s.results.begin(), s.results.end());
+    curl_easy_cleanup(s.easy);
+    curl_slist_free_all(s.headers);
+  }
+  curl_multi_cleanup(multi);
+  curl_global_cleanup();
   if (!first_error.empty()) {
     std::fprintf(stderr, "bench_serve_load: %zu of %d requests failed, first: %s\n",
                  static_cast<size_t>(o.streams) * o.requests - results.size(), o.streams * o.requests,

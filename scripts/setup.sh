@@ -13,8 +13,8 @@ packages=(
   libzstd-dev libutf8proc-dev libxxhash-dev
   # serve: HTTP (cpp-httplib), gRPC + protobuf (C++ and codegen); promtool checks /metrics in a test
   libcpp-httplib-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks (libcurl: bench/serve_load.cpp, the serving benchmark's client)
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   # tokenizer: real text for interop tests (fortunes en/de/zh); sentencepiece + time for bench/tokenizer
   fortunes fortunes-de fortunes-zh sentencepiece time
   # independent numerical reference for tests (Debian's torch 1.13, used with /usr/bin/python3)
