@@ -366,8 +366,9 @@ TEST(PackedSwigluMlp, EqualsUnfusedSequence) {
           packed_linear(down.packed, p.data(), s.C, act_want.data(), lda, N);
           for (int64_t n = 0; n < N; ++n)
             ops::add(x_want.data() + n * ldx, x_want.data() + n * ldx, p.data() + n * s.C, s.C);
-          packed_swiglu_mlp({.gate = gate.packed, .up = up.packed, .down = down.packed, .inp = ln.data(), .ldi = s.C + kInPad,
-                            .act = act_got.data(), .lda = lda, .x = x_got.data(), .ldx = ldx, .N = N});
+          const MlpRows rows{.inp = ln.data(), .ldi = s.C + kInPad, .act = act_got.data(), .lda = lda,
+                             .x = x_got.data(), .ldx = ldx, .N = N};
+          packed_swiglu_mlp({.gate = gate.packed, .up = up.packed, .down = down.packed, .rows = rows});
           EXPECT_TRUE(same_bits(act_got, act_want));
           EXPECT_TRUE(same_bits(x_got, x_want));
         });
@@ -402,9 +403,9 @@ TEST(PackedGeluMlp, EqualsUnfusedSequence) {
           for (int64_t n = 0; n < N; ++n)
             ops::gelu_forward(act_want.data() + n * lda, h.data() + n * s.F, s.F, approx);
           packed_linear_add(down.packed, x_want.data(), ldx, act_want.data(), lda, N);
-          packed_gelu_mlp({.up = up.packed, .down = down.packed, .approx = approx, .inp = ln.data(),
-                           .ldi = s.C + kInPad, .act = act_got.data(), .lda = lda, .x = x_got.data(), .ldx = ldx,
-                           .N = N});
+          const MlpRows rows{.inp = ln.data(), .ldi = s.C + kInPad, .act = act_got.data(), .lda = lda,
+                             .x = x_got.data(), .ldx = ldx, .N = N};
+          packed_gelu_mlp({.up = up.packed, .down = down.packed, .approx = approx, .rows = rows});
           EXPECT_TRUE(same_bits(act_got, act_want));
           EXPECT_TRUE(same_bits(x_got, x_want));
         });

@@ -254,15 +254,10 @@ void Engine::layer_forward(int64_t l, int64_t N) {
 
   // MLP block (the residual added in the down projection's region).
   model::norm_forward(timer_, w.norm2, ln, mean_.data(), rstd_.data(), x, N);
-  if (w.n_up == 2) {  // LLaMA: SwiGLU in the linears' region
-    model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);
-    packed_swiglu_mlp({.gate = w.up[0], .up = w.up[1], .down = w.down, .inp = ln, .ldi = C, .act = act, .lda = F,
-                       .x = x, .ldx = C, .N = N});
-    return;
-  }
-  model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);  // GPT-2: GELU in the linears' region
-  packed_gelu_mlp({.up = w.up[0], .down = w.down, .approx = c.gelu, .inp = ln, .ldi = C, .act = act, .lda = F,
-                   .x = x, .ldx = C, .N = N});
+  const MlpRows rows{.inp = ln, .ldi = C, .act = act, .lda = F, .x = x, .ldx = C, .N = N};
+  model::ScopedKernelTime t(timer_, model::KernelKind::kGemm);  // the activation runs in the linears' region
+  if (w.n_up == 2) packed_swiglu_mlp({.gate = w.up[0], .up = w.up[1], .down = w.down, .rows = rows});  // LLaMA
+  else packed_gelu_mlp({.up = w.up[0], .down = w.down, .approx = c.gelu, .rows = rows});                // GPT-2
 }
 
 Result<int64_t> Engine::forward(std::span<const TokenInput> batch, LogitsFor which, float* logits) {

@@ -212,17 +212,17 @@ void check_rows(int64_t N, const char* op) { ANVIL_CHECK(N >= 1, "{}: {} rows", 
 // act_panel(p, m0, rows) computes panel p's columns of act rows [m0, m0 + rows), at most kBlockRows of
 // them. Then, once every act row is complete (a barrier), x += act @ down over the threads' shares of down.
 template <typename ActPanel>
-void fused_mlp(int64_t n_panels, int64_t first_floats, const PackedLinear& down, const float* act, int64_t lda,
-               float* x, int64_t ldx, int64_t N, ActPanel act_panel) {
+void fused_mlp(int64_t n_panels, int64_t first_floats, const PackedLinear& down, const MlpRows& r,
+               ActPanel act_panel) {
   const int64_t down_total = total_floats(down);
-#pragma omp parallel if ((first_floats + down_total) * N >= kParallelMinWork)
+#pragma omp parallel if ((first_floats + down_total) * r.N >= kParallelMinWork)
   {
     const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
     for (int64_t p = n_panels * t / n_threads; p < n_panels * (t + 1) / n_threads; ++p)
-      for (int64_t m0 = 0; m0 < N; m0 += kBlockRows) act_panel(p, m0, std::min<int64_t>(kBlockRows, N - m0));
+      for (int64_t m0 = 0; m0 < r.N; m0 += kBlockRows) act_panel(p, m0, std::min<int64_t>(kBlockRows, r.N - m0));
 #pragma omp barrier
     const Span s = span_of(down, 0, thread_share(down_total));
-    if (s.begin < s.end) panel_range<true>(down, x + s.begin * kPanelCols, ldx, act, lda, N, s.begin, s.end);
+    if (s.begin < s.end) panel_range<true>(down, r.x + s.begin * kPanelCols, r.ldx, r.act, r.lda, r.N, s.begin, s.end);
   }
 }
 
@@ -261,36 +261,35 @@ void packed_linear_add(const PackedLinear& lin, float* x, int64_t ldx, const flo
 }
 
 void packed_swiglu_mlp(const SwigluMlp& m) {
-  check_rows(m.N, "packed_swiglu_mlp");
+  const MlpRows& r = m.rows;
+  check_rows(r.N, "packed_swiglu_mlp");
   const int64_t C = m.gate.in(), F = m.gate.out();
   ANVIL_CHECK(m.up.in() == C && m.up.out() == F && m.down.in() == F,
               "packed_swiglu_mlp: gate ({}, {}), up ({}, {}), down ({}, {}) do not chain", C, F, m.up.in(), m.up.out(),
               m.down.in(), m.down.out());
-  fused_mlp(m.gate.n_panels(), 2 * total_floats(m.gate), m.down, m.act, m.lda, m.x, m.ldx, m.N,
-            [&](int64_t p, int64_t m0, int64_t rows) {
-              float g[kBlockRows * kPanelCols], u[kBlockRows * kPanelCols];
-              const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
-              const float* inp = m.inp + m0 * m.ldi;
-              panel_range<false>(m.gate, g, kPanelCols, inp, m.ldi, rows, p, p + 1);
-              panel_range<false>(m.up, u, kPanelCols, inp, m.ldi, rows, p, p + 1);
-              for (int64_t n = 0; n < rows; ++n)
-                swiglu(m.act + (m0 + n) * m.lda + f0, g + n * kPanelCols, u + n * kPanelCols, nf);
-            });
+  fused_mlp(m.gate.n_panels(), 2 * total_floats(m.gate), m.down, r, [&](int64_t p, int64_t m0, int64_t rows) {
+    float g[kBlockRows * kPanelCols], u[kBlockRows * kPanelCols];
+    const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
+    const float* inp = r.inp + m0 * r.ldi;
+    panel_range<false>(m.gate, g, kPanelCols, inp, r.ldi, rows, p, p + 1);
+    panel_range<false>(m.up, u, kPanelCols, inp, r.ldi, rows, p, p + 1);
+    for (int64_t n = 0; n < rows; ++n) swiglu(r.act + (m0 + n) * r.lda + f0, g + n * kPanelCols, u + n * kPanelCols, nf);
+  });
 }
 
 void packed_gelu_mlp(const GeluMlp& m) {
-  check_rows(m.N, "packed_gelu_mlp");
+  const MlpRows& r = m.rows;
+  check_rows(r.N, "packed_gelu_mlp");
   const int64_t F = m.up.out();
   ANVIL_CHECK(m.down.in() == F, "packed_gelu_mlp: up ({}, {}), down ({}, {}) do not chain", m.up.in(), F,
               m.down.in(), m.down.out());
-  fused_mlp(m.up.n_panels(), total_floats(m.up), m.down, m.act, m.lda, m.x, m.ldx, m.N,
-            [&](int64_t p, int64_t m0, int64_t rows) {
-              float h[kBlockRows * kPanelCols];
-              const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
-              panel_range<false>(m.up, h, kPanelCols, m.inp + m0 * m.ldi, m.ldi, rows, p, p + 1);
-              for (int64_t n = 0; n < rows; ++n)
-                ops::gelu_forward_serial(m.act + (m0 + n) * m.lda + f0, h + n * kPanelCols, nf, m.approx);
-            });
+  fused_mlp(m.up.n_panels(), total_floats(m.up), m.down, r, [&](int64_t p, int64_t m0, int64_t rows) {
+    float h[kBlockRows * kPanelCols];
+    const int64_t f0 = p * kPanelCols, nf = std::min(kPanelCols, F - f0);
+    panel_range<false>(m.up, h, kPanelCols, r.inp + m0 * r.ldi, r.ldi, rows, p, p + 1);
+    for (int64_t n = 0; n < rows; ++n)
+      ops::gelu_forward_serial(r.act + (m0 + n) * r.lda + f0, h + n * kPanelCols, nf, m.approx);
+  });
 }
 
 const char* packed_linear_kernel() {

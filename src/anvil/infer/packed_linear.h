@@ -60,14 +60,9 @@ void packed_linears(std::span<const LinearOutput> outs, const float* inp, int64_
 // x (N, lin.out()) at row stride ldx += inp @ W (+ b): packed_linear then ops::add(x, x, y), in one region.
 void packed_linear_add(const PackedLinear& lin, float* x, int64_t ldx, const float* inp, int64_t ldi, int64_t N);
 
-// The LLaMA MLP with its residual, in one parallel region (a barrier between the halves):
-//   act = silu(inp @ gate) * (inp @ up)      (N, F) at row stride lda
-//   x  += act @ down                         (N, C) at row stride ldx
-// bit-identical to packed_linear(gate), packed_linear(up), ops::swiglu_forward, packed_linear(down), ops::add.
-struct SwigluMlp {
-  const PackedLinear& gate;  // (C, F)
-  const PackedLinear& up;    // (C, F)
-  const PackedLinear& down;  // (F, C)
+// The rows of a fused MLP call: N rows of inp (C) at row stride ldi in, act (N, F) at row stride lda
+// written, x (N, C) at row stride ldx the residual the MLP's output is added to.
+struct MlpRows {
   const float* inp = nullptr;
   int64_t ldi = 0;
   float* act = nullptr;
@@ -76,23 +71,28 @@ struct SwigluMlp {
   int64_t ldx = 0;
   int64_t N = 0;
 };
+
+// The LLaMA MLP with its residual, in one parallel region (a barrier between the halves):
+//   act = silu(inp @ gate) * (inp @ up)      (N, F)
+//   x  += act @ down                         (N, C)
+// bit-identical to packed_linear(gate), packed_linear(up), ops::swiglu_forward, packed_linear(down), ops::add.
+struct SwigluMlp {
+  const PackedLinear& gate;  // (C, F)
+  const PackedLinear& up;    // (C, F)
+  const PackedLinear& down;  // (F, C)
+  MlpRows rows;
+};
 void packed_swiglu_mlp(const SwigluMlp& m);
 
 // The GPT-2 MLP with its residual, in one parallel region (a barrier between the halves):
-//   act = gelu(inp @ up (+ b))               (N, F) at row stride lda
-//   x  += act @ down (+ b)                   (N, C) at row stride ldx
+//   act = gelu(inp @ up (+ b))               (N, F)
+//   x  += act @ down (+ b)                   (N, C)
 // bit-identical to packed_linear(up), ops::gelu_forward, packed_linear_add(down).
 struct GeluMlp {
   const PackedLinear& up;    // (C, F)
   const PackedLinear& down;  // (F, C)
   GeluApprox approx = GeluApprox::kTanh;
-  const float* inp = nullptr;
-  int64_t ldi = 0;
-  float* act = nullptr;
-  int64_t lda = 0;
-  float* x = nullptr;
-  int64_t ldx = 0;
-  int64_t N = 0;
+  MlpRows rows;
 };
 void packed_gelu_mlp(const GeluMlp& m);
 
