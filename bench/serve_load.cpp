@@ -120,9 +120,15 @@ void send(CURLM* multi, Stream& s, const Options& o, const std::string& url) {
   curl_multi_add_handle(multi, s.easy);
 }
 
+constexpr const char* kUsage =
+    "usage: bench_serve_load --port P [--host 127.0.0.1] [--streams 8] [--requests 2] --body JSON\n"
+    "  N streams, each sending R streamed completions (POST /v1/completions with the JSON body, which must ask\n"
+    "  for \"stream\": true and \"stream_options\": {\"include_usage\": true}) one after another on its own\n"
+    "  connection; prints one JSON object: streams, requests, tokens, wall_s, tok_s, ttft_ms, decode_tok_s,\n"
+    "  client_cpu. bench/serve_bench.py drives it.\n";
+
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "bench_serve_load: %s\nusage: bench_serve_load --port P [--host H] [--streams N] "
-                       "[--requests R] --body JSON\n", why);
+  std::fprintf(stderr, "bench_serve_load: %s\n%s", why, kUsage);
   std::exit(2);
 }
 
@@ -130,6 +136,7 @@ Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "-h" || a == "--help") std::fputs(kUsage, stdout), std::exit(0);
     if (i + 1 >= argc) usage(("missing the value of " + a).c_str());
     const char* v = argv[++i];
     if (a == "--host") o.host = v;
