@@ -1,4 +1,5 @@
 #include "anvil/base/file.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -8,9 +9,7 @@ namespace anvil {
 namespace {
 
 std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("anvil_file_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return (test::temp_root() / name).string();
 }
 
 TEST(File, AtomicWriteThenReadAndMap) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "anvil/core/safetensors.h"
+#include "support/temp_dir.h"
 
 namespace anvil::test {
 
@@ -38,9 +39,7 @@ inline std::string parse_error(const std::string& bytes, const std::string& labe
 }
 
 inline std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("anvil_core_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return (temp_root() / name).string();
 }
 
 }  // namespace anvil::test

@@ -10,6 +10,7 @@
 #include "anvil/base/rng.h"
 #include "anvil/data/arpa_lm.h"
 #include "anvil/data/kn_lm.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -81,8 +82,7 @@ TEST(ArpaLm, EqualsKnLmOnRandomCorpus) {
   KnLm kn({.order = 4});
   kn.add_text(random_corpus(5, 600));
   ASSERT_TRUE(kn.finish().ok());
-  const auto dir = std::filesystem::temp_directory_path() / "anvil_arpa_lm_test";
-  std::filesystem::create_directories(dir);
+  const auto dir = test::temp_dir("arpa");
   const std::string path = (dir / "m.arpa").string();
   ASSERT_TRUE(kn.write_arpa_file(path).ok());
   auto lm = ArpaLm::load(path);

@@ -11,6 +11,7 @@
 #include "anvil/data/prep.h"
 #include "anvil/data/prep_config.h"
 #include "anvil/data/synth.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -23,10 +24,7 @@ constexpr double kShareTolerance = 0.05;
 constexpr double kRateTolerance = 1e-9;
 
 std::string dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("anvil_balance_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
+  return test::fresh_temp_dir(name).string();
 }
 
 TEST(Balance, UniformPlanDownSamplesAndCapsUpSampling) {

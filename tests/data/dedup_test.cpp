@@ -12,6 +12,7 @@
 #include "anvil/base/file.h"
 #include "anvil/base/rng.h"
 #include "anvil/data/dedup.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -22,9 +23,7 @@ namespace fs = std::filesystem;
 constexpr double kCurveTolerance = 0.12;
 
 std::string tmp_path(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("anvil_dedup_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  return (test::temp_root() / name).string();
 }
 
 TEST(ExactDedup, FirstSeenWinsAndGrowthKeepsEverything) {

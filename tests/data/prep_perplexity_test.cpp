@@ -10,6 +10,7 @@
 #include "anvil/base/file.h"
 #include "anvil/data/kn_lm.h"
 #include "anvil/data/prep.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -19,9 +20,7 @@ namespace fs = std::filesystem;
 constexpr int kInDomain = 60, kOffDomain = 20;
 
 std::string dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("anvil_prep_pp_" + std::to_string(::getpid())) / name;
-  fs::create_directories(d);
-  return d.string();
+  return test::temp_dir(name).string();
 }
 
 // ~66 words in 6 sentences that pass the Gopher and C4 rules. Off-domain paragraphs take 30-90% of

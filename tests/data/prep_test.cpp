@@ -10,6 +10,7 @@
 #include "anvil/base/file.h"
 #include "anvil/data/prep.h"
 #include "anvil/data/synth.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -17,9 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string dir() {
-  const fs::path d = fs::temp_directory_path() / ("anvil_prep_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d.string();
+  return test::temp_root().string();
 }
 
 // A clean English paragraph of ~60 words, distinct per i (so exact and near dedup leave it alone).

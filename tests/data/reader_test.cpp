@@ -10,6 +10,7 @@
 #include "anvil/base/file.h"
 #include "anvil/base/rng.h"
 #include "anvil/data/reader.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -17,9 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp_path(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("anvil_reader_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  return (test::temp_root() / name).string();
 }
 
 std::string write_tmp(const std::string& name, const std::string& data) {

@@ -8,6 +8,7 @@
 #include "anvil/base/file.h"
 #include "anvil/base/rng.h"
 #include "anvil/data/shards.h"
+#include "support/temp_dir.h"
 
 namespace anvil::data {
 namespace {
@@ -15,9 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp_path(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("anvil_shards_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  return (test::temp_root() / name).string();
 }
 
 std::vector<uint32_t> random_tokens(size_t n, uint32_t vocab, uint64_t seed) {

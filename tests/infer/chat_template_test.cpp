@@ -9,6 +9,7 @@
 
 #include "anvil/base/file.h"
 #include "anvil/infer/chat_template.h"
+#include "support/temp_dir.h"
 
 namespace anvil::infer {
 namespace {
@@ -33,8 +34,7 @@ TEST(ChatTemplate, DefaultIsTheQuickstartLayout) {
 }
 
 TEST(ChatTemplate, LoadsFromTheModelDirectory) {
-  const auto dir = std::filesystem::temp_directory_path() / ("anvil_chat_template_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = test::temp_dir("chat_template");
   auto missing = ChatTemplate::load(dir.string());  // no file: the default
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->stop(), ChatTemplate::default_template().stop());

@@ -15,6 +15,7 @@
 
 #include "anvil/base/rng.h"
 #include "anvil/infer/engine.h"
+#include "support/temp_dir.h"
 
 namespace anvil::infer {
 namespace {
@@ -162,8 +163,7 @@ TEST_P(EngineTest, PrefillAndDecodeMatchFullForward) {
 TEST_P(EngineTest, MappedCheckpointGivesTheSameLogits) {
   const EngineCase& c = GetParam();
   model::Transformer m = make_model(c.config);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("anvil_engine_mapped_" + std::string(c.name) + "_" + std::to_string(::getpid()));
+  const auto dir = test::temp_root() / ("mapped_" + std::string(c.name));
   ASSERT_TRUE(m.save(dir.string()).ok());
   auto mapped = model::Transformer::load_mapped(dir.string());
   ASSERT_TRUE(mapped.ok()) << mapped.status().to_string();

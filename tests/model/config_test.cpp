@@ -11,6 +11,7 @@
 #include "anvil/core/safetensors.h"
 #include "anvil/model/config.h"
 #include "anvil/model/transformer.h"
+#include "support/temp_dir.h"
 
 namespace anvil::model {
 namespace {
@@ -100,7 +101,7 @@ TEST(ConfigTest, SaveLoadRoundTripAndLoadErrors) {
   auto m = Transformer::create(*c);
   ASSERT_TRUE(m.ok());
   m->init_weights(9);
-  const auto dir = std::filesystem::temp_directory_path() / ("anvil_model_io_" + std::to_string(::getpid()));
+  const auto dir = test::temp_root() / "model_io";
   ASSERT_TRUE(m->save(dir.string()).ok());
   auto back = Transformer::load(dir.string());
   ASSERT_TRUE(back.ok()) << back.status().to_string();
@@ -129,7 +130,7 @@ TEST(ConfigTest, LoadMappedViewsTheCheckpoint) {
   auto m = Transformer::create(*c);
   ASSERT_TRUE(m.ok());
   m->init_weights(5);
-  const auto dir = std::filesystem::temp_directory_path() / ("anvil_model_mapped_" + std::to_string(::getpid()));
+  const auto dir = test::temp_root() / "model_mapped";
   ASSERT_TRUE(m->save(dir.string()).ok());
   auto loaded = Transformer::load(dir.string());
   auto mapped = Transformer::load_mapped(dir.string());

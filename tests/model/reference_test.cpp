@@ -12,6 +12,7 @@
 
 #include "anvil/core/safetensors.h"
 #include "model_test_util.h"
+#include "support/temp_dir.h"
 
 namespace anvil::model {
 namespace {
@@ -94,9 +95,7 @@ class ReferenceTest : public ::testing::TestWithParam<RefCase> {};
 TEST_P(ReferenceTest, LogitsLossAndGradientsMatchTorch) {
   if (!torch_available()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
   const RefCase& rc = GetParam();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("anvil_model_ref_" + std::to_string(::getpid()) + "_" + rc.name);
-  std::filesystem::create_directories(dir);
+  const auto dir = test::temp_dir(rc.name);
   Transformer m = make_model(rc.config, 42);
   ASSERT_TRUE(m.save(dir.string()).ok());
   const Batch b = make_batch(rc.B, rc.T, m.config().vocab_size, 7, rc.ignore_every);

@@ -16,6 +16,7 @@
 #include "anvil/optim/optimizer.h"
 #include "anvil/optim/schedule.h"
 #include "optim_test_util.h"
+#include "support/temp_dir.h"
 
 namespace anvil::optim {
 namespace {
@@ -61,9 +62,7 @@ PythonRun run_python(const std::string& args) {
   } while (0)
 
 std::string temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() / ("anvil_optim_ref_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir.string();
+  return anvil::test::temp_root().string();
 }
 
 struct Case {

@@ -12,6 +12,7 @@
 
 #include "anvil/optim/param_groups.h"
 #include "optim_test_util.h"
+#include "support/temp_dir.h"
 
 namespace anvil::optim {
 namespace {
@@ -142,8 +143,7 @@ void check_exact_resume(const Options& options) {
 
   auto first = Opt::create(make_params(seed), two_groups(0.1, 0.01), options);
   run_steps(**first, 0, 5, seed);
-  const std::string dir = (std::filesystem::temp_directory_path() / ("anvil_optim_" + std::to_string(::getpid()))).string();
-  std::filesystem::create_directories(dir);
+  const std::string dir = anvil::test::fresh_temp_dir("resume").string();
   NamedTensors weights;
   for (const ParamRef& p : (*first)->params()) weights.emplace_back(p.name, p.value);
   ASSERT_TRUE(save_safetensors(dir + "/weights.safetensors", weights).ok());
@@ -160,7 +160,6 @@ void check_exact_resume(const Options& options) {
   EXPECT_EQ(ofile->metadata().at("optimizer"), (*resumed)->kind());
   ASSERT_TRUE((*resumed)->load_state(*ofile).ok());
   EXPECT_EQ(run_steps(**resumed, 5, 10, seed), expect);  // identical bits
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Optimizer, SaveFiveLoadFiveEqualsTenStepsBitForBit) {

@@ -7,16 +7,14 @@
 #include <string>
 
 #include "anvil/base/context.h"
+#include "support/temp_dir.h"
 
 namespace anvil::pipeline::testing {
 
 namespace fs = std::filesystem;
 
 inline fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("anvil_pipeline_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return test::fresh_temp_dir(name);
 }
 
 inline void write_text(const fs::path& p, const std::string& text) {

@@ -13,6 +13,7 @@
 
 #include "anvil/base/file.h"
 #include "anvil/base/rng.h"
+#include "support/temp_dir.h"
 
 namespace anvil::report::testing {
 
@@ -76,10 +77,7 @@ inline Status write_synthetic_run(const std::filesystem::path& dir, const Synthe
 
 // A fresh, empty directory under the system temp dir.
 inline std::filesystem::path fresh_dir(const std::string& name) {
-  const auto d = std::filesystem::temp_directory_path() / fmt::format("anvil_report_{}_{}", name, ::getpid());
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
+  return test::fresh_temp_dir(name);
 }
 
 }  // namespace anvil::report::testing

@@ -8,6 +8,7 @@
 #include "anvil/data/shards.h"
 #include "anvil/train/metrics.h"
 #include "anvil/base/file.h"
+#include "support/temp_dir.h"
 
 namespace anvil::train {
 namespace {
@@ -15,10 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("anvil_train_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return test::fresh_temp_dir(name);
 }
 
 // A shard whose token i is (base + i) % vocab, so every window is identifiable by its first token.

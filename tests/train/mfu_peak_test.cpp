@@ -13,6 +13,7 @@
 #include "anvil/model/transformer.h"
 #include "anvil/train/train_config.h"
 #include "anvil/train/trainer.h"
+#include "support/temp_dir.h"
 
 namespace anvil::train {
 namespace {
@@ -82,9 +83,7 @@ struct RunLines {
 
 // Two steps of a tiny GPT-2 with the given MFU options; returns the start event and the train lines.
 RunLines run_tiny(const std::string& name, double peak_gflops, bool measure_peak, int threads, double* flops_per_token) {
-  const fs::path dir = fs::temp_directory_path() / ("anvil_mfu_peak_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test::fresh_temp_dir(name);
   {
     data::TokenShardWriter w;
     EXPECT_TRUE(w.open((dir / "train.tok").string(), {.vocab_size = 40}).ok());
@@ -159,7 +158,7 @@ TEST(MfuPeak, CreateRejectsBothSources) {
   TrainOptions o;
   o.peak_gflops = 10;
   o.measure_peak = true;
-  o.run_dir = (fs::temp_directory_path() / "anvil_mfu_peak_both").string();
+  o.run_dir = (test::temp_root() / "both").string();
   auto t = Trainer::create(o, make_context(1, 1, "warn"), false);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("not both"), std::string::npos) << t.status().message();

@@ -13,6 +13,7 @@
 #include "anvil/base/rng.h"
 #include "anvil/data/shards.h"
 #include "anvil/model/transformer.h"
+#include "support/temp_dir.h"
 
 #include <cmath>
 
@@ -22,10 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("anvil_trainer_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return test::fresh_temp_dir(name);
 }
 
 // A learnable stream: repeating "counting" patterns over a 32-token vocabulary.
