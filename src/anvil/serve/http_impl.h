@@ -92,6 +92,7 @@ struct HttpServer::Impl {
   httplib::Server server;
   std::thread listener;
   int port = 0;
+  int listen_fd = -1;  // the listening socket (set while binding)
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> n_requests{0};  // generation requests seen (ids, default seeds)
 

@@ -233,15 +233,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(infer::Scheduler& schedule
   // httplib's default sets SO_REUSEPORT, which lets a second server bind a port in use and silently take
   // half of its connections. SO_REUSEADDR alone still allows a quick restart over TIME_WAIT sockets. The
   // callback sees each socket httplib tries before binding it; the last one is the one that listens.
-  int listen_fd = -1;
-  impl->server.set_socket_options([&listen_fd](int sock) {
+  Impl* p = impl.get();
+  impl->server.set_socket_options([p](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    listen_fd = sock;
+    p->listen_fd = sock;
   });
   impl->install_routes();
 
-  Impl* p = impl.get();
   if (options.port == 0) {
     p->port = p->server.bind_to_any_port(options.host);
   } else {
@@ -253,7 +252,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(infer::Scheduler& schedule
   // Debian's httplib listens with a backlog of 5: a burst of more new connections than that (8 clients
   // starting at once, while the accept thread waits for a core) overflowed the accept queue, and each
   // dropped handshake cost its client a 1 s retransmission. Listening again only raises the bound.
-  if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0)
+  if (p->listen_fd < 0 || ::listen(p->listen_fd, SOMAXCONN) != 0)
     return internal_error("[http.start] cannot raise the listen backlog of {}:{}", options.host, p->port);
   auto listen_ended = std::make_shared<std::atomic<bool>>(false);
   p->listener = std::thread([p, listen_ended] {

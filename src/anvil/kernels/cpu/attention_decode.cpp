@@ -7,10 +7,10 @@
 // a step's attention 1.5-3x faster on a cold cache (LLaMA-15M and GPT-2 S heads, context 100; the same
 // within the noise on a hot one) and LLaMA-15M's 8-row decode step 10-25% faster (bench_infer_batch
 // profile). Prefill chunks do not prefetch: their queries walk the same rows, hot after the first, and
-// prefetching cost a 512-token 15M prefill ~4%. Per block and head (AVX-512, D <= 128): per 16-key sub-block, 16 independent dot products
-// transposed and summed into one vector of scores; then one online-softmax update for the whole block
-// (running max m, running sum l, output rescaled by exp(m_old - m_new)) and the V accumulation with the
-// output in registers. A decode step
+// prefetching cost a 512-token 15M prefill ~4%. Per block and head (AVX-512, D <= 128): per 16-key
+// sub-block, 16 independent dot products transposed and summed into one vector of scores; then one
+// online-softmax update for the whole block (running max m, running sum l, output rescaled by
+// exp(m_old - m_new)) and the V accumulation with the output in registers. A decode step
 // of a model without GQA has one head per task, so the softmax's serial chain (max, exp, sum) bounded it
 // at 16-key blocks; 8 independent sub-blocks per update made it ~2x faster (hot cache, LLaMA-15M heads).
 // Other builds and D > 128 run a portable per-head loop (the same online softmax, OpenMP simd). Small
