@@ -497,6 +497,34 @@ TEST(Scheduler, InvalidRequestsAreRejectedWithMessages) {
 // whole-prompt forward gives, computed here in double, and the top-3 alternatives by logit. Its prompt is
 // prefilled in several chunks next to another sequence's decode steps; its completion equals that of the
 // same request without scoring; with max_tokens 0 it only scores (one final event, no token).
+// Several requests scoring their prompts at once share prefill_chunk scored rows per step (the rest wait),
+// so the logits of one forward never exceed max_running + prefill_chunk rows, whatever max_batch_tokens
+// allows; each request's scores still equal those of the same request alone.
+TEST(Scheduler, ConcurrentPromptScoringKeepsTheLogitsBufferBounded) {
+  const std::vector<int32_t> prompt = ids_of("Sphinx of black quartz, judge my vow.");
+  const SamplingOptions score_only{.temperature = 0.0f, .max_tokens = 0, .logprobs = true};
+  auto alone = make_scheduler(true, {.max_running = 1});
+  Collector a;
+  ASSERT_TRUE(alone->submit({.prompt_ids = prompt, .sampling = score_only, .prompt_logprobs = true}, a.sink(0)).ok());
+  a.wait(1);
+  const std::vector<SampledToken> want = a.get(0).prompt_logprobs;
+  ASSERT_EQ(want.size(), prompt.size() - 1);
+
+  constexpr int64_t kRunning = 3;
+  auto sched = make_scheduler(true, {.max_running = kRunning, .max_batch_tokens = 4 * kPrefillChunk});
+  Collector c;
+  for (int i = 0; i < kRunning; ++i)
+    ASSERT_TRUE(sched->submit({.prompt_ids = prompt, .sampling = score_only, .prompt_logprobs = true}, c.sink(i)).ok());
+  c.wait(kRunning);
+  for (int i = 0; i < kRunning; ++i) {
+    const std::vector<SampledToken>& got = c.get(i).prompt_logprobs;
+    ASSERT_EQ(got.size(), want.size()) << "request " << i;
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_EQ(got[k].logprob, want[k].logprob) << "request " << i << " " << k;
+  }
+  EXPECT_LE(sched->stats().max_logits_rows, kRunning + kPrefillChunk);
+  EXPECT_GE(sched->stats().max_logits_rows, kPrefillChunk);
+}
+
 TEST(Scheduler, PromptLogprobsScoreEveryPromptTokenAcrossChunks) {
   for (bool llama : {false, true}) {
     SCOPED_TRACE(llama ? "llama" : "gpt2");

@@ -228,13 +228,17 @@ Status Scheduler::Impl::step() {
     runs.push_back(RunRows{.slot = s, .first = n_rows++, .n = 1});
   }
   const size_t n_decode = batch.size();
+  int64_t n_scored = 0;  // prompt rows scored this step: at most prefill_chunk (bounds the logits buffer)
   for (int64_t s : order) {
     const Running& run = *slots[static_cast<size_t>(s)];
     const auto budget = opt.max_batch_tokens - static_cast<int64_t>(batch.size());
     if (!run.prefilling() || budget <= 0 || run.share_from >= 0) continue;  // (waiting for its prefix)
     const auto& p = run.r.req.prompt_ids;
-    const int64_t n = std::min({opt.prefill_chunk, budget, static_cast<int64_t>(p.size()) - run.n_prefilled});
     const bool score = run.r.req.prompt_logprobs;
+    const int64_t n = std::min({opt.prefill_chunk, budget, static_cast<int64_t>(p.size()) - run.n_prefilled,
+                                score ? opt.prefill_chunk - n_scored : opt.prefill_chunk});
+    if (n <= 0) continue;  // scoring, and this step's scored rows are taken
+    if (score) n_scored += n;
     for (int64_t i = 0; i < n; ++i)
       batch.push_back(TokenInput{.slot = s, .token = p[static_cast<size_t>(run.n_prefilled + i)],
                                  .pos = run.n_prefilled + i, .want_logits = score || i == n - 1});
@@ -254,6 +258,7 @@ Status Scheduler::Impl::step() {
     std::lock_guard<std::mutex> lock(mu);
     stats.n_prefill_tokens += batch.size() - n_decode;
     stats.last_batch_tokens = static_cast<int64_t>(batch.size());
+    stats.max_logits_rows = std::max(stats.max_logits_rows, n_rows);
     ++stats.n_forwards;
     stats.kv_used_tokens = 0;
     for (int64_t s : order) stats.kv_used_tokens += engine->cache().length(s);

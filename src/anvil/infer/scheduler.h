@@ -48,8 +48,10 @@ struct ScheduledRequest {
                                     // max_tokens 0: prefill only (the final event follows the prompt)
   // Also score the prompt (OpenAI's echo with logprobs): each prompt token after the first gets its
   // log-probability given the tokens before it, with sampling.top_logprobs alternatives (as a generated
-  // token's). Needs sampling.logprobs. Every prefill row then computes logits, not only a chunk's last (the
-  // scheduler's logits buffer grows to max_batch_tokens x vocab floats on the first such request).
+  // token's). Needs sampling.logprobs. Every prefill row then computes logits, not only a chunk's last. The
+  // prompt rows scored in one step are at most prefill_chunk over all such requests (the others wait for
+  // the next step), so the scheduler's logits buffer stays within (max_running + prefill_chunk) x vocab
+  // floats, whatever max_batch_tokens is.
   bool prompt_logprobs = false;
 };
 
@@ -81,6 +83,7 @@ struct SchedulerStats {
   int64_t kv_used_tokens = 0;    // positions held in the cache over all slots
   int64_t kv_capacity_tokens = 0;
   int64_t last_batch_tokens = 0; // tokens in the latest forward
+  int64_t max_logits_rows = 0;   // the most logits rows one forward has computed (<= max_running + prefill_chunk)
   uint64_t n_forwards = 0;
   uint64_t n_completed = 0, n_cancelled = 0, n_failed = 0;
   uint64_t n_prefill_tokens = 0;        // prompt positions run through the engine
