@@ -38,7 +38,7 @@ MODELS = {
     # Issue 2's GPT-2 configs S and M (bench/train_vs_torch.py), learned positions, tied head.
     "S": {"model_type": "gpt2", "vocab_size": 8192, "n_positions": 256, "n_embd": 256, "n_layer": 4, "n_head": 4},
     "M": {"model_type": "gpt2", "vocab_size": 32768, "n_positions": 512, "n_embd": 512, "n_layer": 8, "n_head": 8},
-    # A tiny LLaMA for the script's own test (bench/CMakeLists.txt: bench.serve_bench_tiny).
+    # A tiny LLaMA for the script's own tests (bench/CMakeLists.txt: bench.serve_bench_tiny_*).
     "tiny": {"model_type": "llama", "vocab_size": 320, "hidden_size": 32, "intermediate_size": 64,
              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
              "max_position_embeddings": 256, "initializer_range": 0.5},
